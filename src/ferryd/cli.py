@@ -1,0 +1,117 @@
+"""The ``ferryd`` command line: init, serve, check, events, version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ferryd import __version__
+from ferryd.bootstrap import AlreadyInitialised, describe, initialise
+from ferryd.config.loader import MAIN_FILE, load_configuration
+from ferryd.config.problems import ConfigurationError
+from ferryd.daemon import NodeOptions, serve
+from ferryd.docs import configuration_markdown, events_markdown
+from ferryd.server import preflight
+
+DEFAULT_CONFIG_DIR = "configuration"
+
+
+def _config_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config-dir",
+        type=Path,
+        default=Path(DEFAULT_CONFIG_DIR),
+        help=f"configuration folder holding {MAIN_FILE} (default: ./{DEFAULT_CONFIG_DIR})",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ferryd", description="ferryd: a fault-tolerant managed file transfer server."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help="create a configuration folder with keys and accounts")
+    _config_dir(init)
+
+    run = commands.add_parser("serve", help="run the server in the foreground")
+    _config_dir(run)
+    run.add_argument("--node-name", help="this node's name, {host.name} (default: the host name)")
+    run.add_argument(
+        "--override",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="node-local override file applied after server.override.ini (repeatable)",
+    )
+
+    check = commands.add_parser("check", help="validate server.ini and server.override.ini")
+    _config_dir(check)
+    check.add_argument("--node-name", help="check as this node (placement, {host.name})")
+    check.add_argument("--override", type=Path, action="append", default=[], metavar="PATH")
+
+    events = commands.add_parser("events", help="print the events catalogue")
+    events.add_argument("--markdown", action="store_true", help="as docs/events.md")
+
+    reference = commands.add_parser("options", help="print the configuration reference")
+    reference.add_argument("--markdown", action="store_true", help="as docs/configuration.md")
+
+    commands.add_parser("version", help="print the version")
+    return parser
+
+
+def _init(config_dir: Path) -> int:
+    try:
+        credentials = initialise(config_dir)
+    except AlreadyInitialised as error:
+        print(f"ferryd init: {error}", file=sys.stderr)
+        return 1
+    print(describe(credentials), end="")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        configuration = load_configuration(
+            args.config_dir, node=args.node_name, overrides=args.override
+        )
+        problems = preflight(configuration)
+    except ConfigurationError as error:
+        problems = error.problems
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 1
+    print(f"{configuration.files[0]}: configuration is valid")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "version":
+        print(f"ferryd {__version__}")
+        return 0
+    if args.command == "events":
+        print(events_markdown(), end="")
+        return 0
+    if args.command == "options":
+        print(configuration_markdown(), end="")
+        return 0
+    if args.command == "init":
+        return _init(args.config_dir)
+    if args.command == "check":
+        return _check(args)
+    if not (args.config_dir / MAIN_FILE).exists():
+        status = _init(args.config_dir)
+        if status:
+            return status
+    options = NodeOptions(args.config_dir, args.node_name, tuple(args.override))
+    return asyncio.run(serve(options))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

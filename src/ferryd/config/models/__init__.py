@@ -1,0 +1,70 @@
+"""Typed models for every section ferryd understands, keyed by ``(kind, type)``.
+
+Kinds without a ``type`` option (groups, administrators) use the empty string as type;
+accounts default to ``application`` as in SFTPPlus.
+"""
+
+from __future__ import annotations
+
+from ferryd.config.models.authentications import ApplicationAuthenticationModel
+from ferryd.config.models.base import ComponentModel, EventHandlerModel, SectionModel
+from ferryd.config.models.handlers import LocalFileHandlerModel, StandardStreamHandlerModel
+from ferryd.config.models.identities import (
+    DEFAULT_GROUP,
+    AccountModel,
+    AdministratorModel,
+    GroupModel,
+)
+from ferryd.config.models.server import ServerModel
+
+MODELS: dict[tuple[str, str], type[SectionModel]] = {
+    ("event-handlers", "local-file"): LocalFileHandlerModel,
+    ("event-handlers", "standard-stream"): StandardStreamHandlerModel,
+    ("authentications", "application"): ApplicationAuthenticationModel,
+    ("accounts", "application"): AccountModel,
+    ("groups", ""): GroupModel,
+    ("administrators", ""): AdministratorModel,
+}
+
+# Kinds whose sections carry a ``type`` option choosing the model.
+TYPED_KINDS = frozenset(["services", "authentications", "event-handlers", "accounts"])
+# Kinds whose sections are running components (everything else is data).
+COMPONENT_KINDS = ("event-handlers", "authentications", "services")
+# Kinds SFTPPlus has that ferryd does not implement yet: refused with a clear message.
+FUTURE_KINDS = frozenset(
+    [
+        "security-policies",
+        "roles",
+        "transfers",
+        "locations",
+        "resources",
+        "vault-items",
+        "cluster-nodes",
+    ]
+)
+KNOWN_KINDS = frozenset(k for k, _ in MODELS) | TYPED_KINDS
+
+
+def types_of(kind: str) -> list[str]:
+    return sorted(t for k, t in MODELS if k == kind)
+
+
+__all__ = [
+    "COMPONENT_KINDS",
+    "DEFAULT_GROUP",
+    "FUTURE_KINDS",
+    "KNOWN_KINDS",
+    "MODELS",
+    "TYPED_KINDS",
+    "AccountModel",
+    "AdministratorModel",
+    "ApplicationAuthenticationModel",
+    "ComponentModel",
+    "EventHandlerModel",
+    "GroupModel",
+    "LocalFileHandlerModel",
+    "SectionModel",
+    "ServerModel",
+    "StandardStreamHandlerModel",
+    "types_of",
+]

@@ -1,0 +1,67 @@
+"""The ``[server]`` section: process-wide settings."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import field_validator
+
+from ferryd.config.models.base import SectionModel, option
+from ferryd.config.models.types import CsvList, Seconds, Text
+
+
+class ServerModel(SectionModel):
+    kind: ClassVar[str] = "server"
+    summary: ClassVar[str] = "Process-wide settings; the only section without a UUID."
+
+    uuid: Text = option(
+        "single-server-uuid",
+        doc="Identity of this server in events ({server.uuid}); set once, never change.",
+        example="6a1f0c3e-8d2b-4f7a-9c1e-2b3d4e5f6a7b",
+    )
+    name: Text = option(
+        "single-server-name", doc="Human name ({server.name}).", example="mft.example.com"
+    )
+    description: Text = option("", doc="Free text.", example="Partner gateway")
+    authentications: CsvList = option(
+        ("DEFAULT-AUTHENTICATION",),
+        doc="Authentication method UUIDs tried in order when a service lists none.",
+        example="DEFAULT-AUTHENTICATION, ldap-1",
+    )
+    umask: Text = option(
+        "022",
+        doc="Octal umask of the process: new files get 0666 & ~umask, folders 0777 & ~umask.",
+        example="027",
+    )
+    ssh_server_keys: CsvList = option(
+        (),
+        doc="SSH host private key files used by SSH services that name none of their own.",
+        example="ssh_host_ed25519_key, ssh_host_rsa_key",
+    )
+    tls_private_certificate: Text = option(
+        "",
+        doc="PEM file with the TLS private key and certificate chain for TLS services.",
+        example="ssl_certificate.pem",
+    )
+    drain_timeout: Seconds = option(
+        30.0,
+        doc="Seconds that open sessions and queued events get to finish when ferryd stops "
+        "(SIGTERM, SIGINT).",
+        example="120",
+    )
+
+    @field_validator("umask")
+    @classmethod
+    def _umask(cls, value: str) -> str:
+        text = value.strip()
+        try:
+            number = int(text, 8)
+        except ValueError:
+            raise ValueError(f"expected an octal mask such as 022 or 077, got {text!r}") from None
+        if not 0 <= number <= 0o777:
+            raise ValueError(f"expected an octal mask between 000 and 777, got {text!r}")
+        return text
+
+    @property
+    def umask_value(self) -> int:
+        return int(self.umask, 8)

@@ -1,0 +1,172 @@
+"""The node process: load, start, reload on SIGHUP, drain and stop on SIGTERM/SIGINT.
+
+A configuration that fails validation or preflight is refused: at start-up the process exits
+with status 1 after printing one line per problem; while running, event 20010 names the file
+and line, and the last good configuration keeps running untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ferryd import __version__
+from ferryd.config.configuration import Configuration
+from ferryd.config.loader import load_configuration, node_name
+from ferryd.config.problems import ConfigurationError, Problem
+from ferryd.events.bus import EventBus
+from ferryd.events.event import ServerRef
+from ferryd.server import Supervisor, preflight
+
+
+@dataclass
+class NodeOptions:
+    config_dir: Path
+    node_name: str | None = None
+    overrides: Sequence[Path] = field(default_factory=tuple)
+
+
+class Node:
+    def __init__(self, options: NodeOptions) -> None:
+        self.options = options
+        name = node_name(options.node_name)
+        self.bus = EventBus(ServerRef(uuid="single-server-uuid", name="", node=name))
+        self.supervisor = Supervisor(self.bus)
+        self._stopping = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+
+    def load(self) -> Configuration:
+        """Read and check the configuration; raises ConfigurationError."""
+        configuration = load_configuration(
+            self.options.config_dir, node=self.options.node_name, overrides=self.options.overrides
+        )
+        problems = preflight(configuration)
+        if problems:
+            raise ConfigurationError(problems)
+        return configuration
+
+    def _identify(self, configuration: Configuration) -> None:
+        self.bus.server = ServerRef(
+            configuration.server.uuid, configuration.server.name, configuration.node_name
+        )
+
+    async def start(self) -> list[str]:
+        """Apply the first configuration; returns failures (empty when everything started)."""
+        self.bus.bind_loop()
+        configuration = self.load()
+        self._identify(configuration)
+        os.umask(configuration.server.umask_value)
+        self.bus.emit(
+            "20001",
+            product_version=__version__,
+            node_name=configuration.node_name,
+            config_path=str(configuration.files[0]),
+        )
+        report = await self.supervisor.apply(configuration)
+        self._applied(
+            configuration,
+            report.started,
+            report.stopped,
+            report.reconfigured,
+            report.restarted,
+            report.unchanged,
+        )
+        self.bus.end_startup()
+        if not report.failed:
+            self.bus.emit(
+                "20181",
+                product_version=__version__,
+                node_name=configuration.node_name,
+                pid=os.getpid(),
+            )
+        return [f"[{kind}/{uuid}] {reason}" for (kind, uuid), reason in report.failed]
+
+    def _applied(self, configuration: Configuration, *groups: list[tuple[str, str]]) -> None:
+        started, stopped, reconfigured, restarted, unchanged = (len(g) for g in groups)
+        self.bus.emit(
+            "20250",
+            generation=self.supervisor.generation,
+            path=str(configuration.files[0]),
+            started=started,
+            stopped=stopped,
+            reconfigured=reconfigured + restarted,
+            unchanged=unchanged,
+        )
+
+    async def reload(self, reason: str) -> bool:
+        """Load and apply the configuration again; False (and event 20010) if it is refused."""
+        async with self._reload_lock:
+            self.bus.emit("20251", reason=reason)
+            try:
+                configuration = await asyncio.to_thread(self.load)
+            except ConfigurationError as error:
+                self.refused(error.problems)
+                return False
+            if configuration.fingerprint != self.supervisor.current().fingerprint:
+                self._identify(configuration)
+                report = await self.supervisor.apply(configuration)
+                self._applied(
+                    configuration,
+                    report.started,
+                    report.stopped,
+                    report.reconfigured,
+                    report.restarted,
+                    report.unchanged,
+                )
+            await self.supervisor.reopen()
+            return True
+
+    def refused(self, problems: list[Problem]) -> None:
+        first = problems[0]
+        self.bus.emit(
+            "20010",
+            path=first.path,
+            line=first.line,
+            section=first.section or "",
+            option=first.option or "",
+            location=first.location,
+            reason=first.message,
+            problems=[str(p) for p in problems],
+        )
+
+    def request_stop(self, reason: str) -> None:
+        if not self._stopping.is_set():
+            self.stop_reason = reason
+            self._stopping.set()
+
+    async def run_until_stopped(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP")))
+        await self._stopping.wait()
+        await self.shutdown(getattr(self, "stop_reason", "requested"))
+
+    async def shutdown(self, reason: str) -> None:
+        self.bus.emit("20002", reason=reason)
+        configuration = self.supervisor.configuration
+        drain = configuration.server.drain_timeout if configuration else 0.0
+        await self.supervisor.stop_all(drain)
+
+
+async def serve(options: NodeOptions) -> int:
+    node = Node(options)
+    try:
+        failures = await node.start()
+    except ConfigurationError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    if failures:
+        for failure in failures:
+            print(f"ferryd could not start: {failure}", file=sys.stderr)
+        node.bus.emit("20004", reason="; ".join(failures))
+        await node.shutdown("start-up failure")
+        return 1
+    await node.run_until_stopped()
+    return 0

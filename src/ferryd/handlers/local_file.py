@@ -1,0 +1,118 @@
+"""``local-file``: audit events as text lines in a rotating file, one per node via {host.name}."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from ferryd.config.configuration import Configuration, Section
+from ferryd.config.models import LocalFileHandlerModel
+from ferryd.config.models.rotation import RotateOn
+from ferryd.config.problems import Problem
+from ferryd.config.variables import render_event, render_identity
+from ferryd.events.event import Event
+from ferryd.handlers.base import EventHandler
+from ferryd.handlers.rotating_file import RotatingFile, RotationEvent
+
+
+def log_path(model: LocalFileHandlerModel, configuration: Configuration) -> Path:
+    rendered = render_identity(
+        model.path,
+        node=configuration.node_name,
+        server_uuid=configuration.server.uuid,
+        server_name=configuration.server.name,
+    )
+    return configuration.resolve_path(rendered)
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot be appended to (creating missing folders), or None."""
+    if path.is_dir():
+        return f"{path} is a folder"
+    if path.exists():
+        return None if os.access(path, os.W_OK) else f"{path} is not writable"
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"folder {folder} is not writable"
+    return None
+
+
+class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
+    live_options = EventHandler.live_options | {"entry_content"}
+    _file: RotatingFile | None = None
+
+    @classmethod
+    def preflight(cls, section: Section, configuration: Configuration) -> list[Problem]:
+        assert isinstance(section.model, LocalFileHandlerModel)
+        path = log_path(section.model, configuration)
+        reason = _unwritable(path)
+        if reason is None:
+            return []
+        origin = section.options.get("path", section.header)
+        return [
+            Problem(
+                origin.path,
+                origin.line,
+                f"cannot write the log file: {reason}",
+                section.title,
+                "path",
+            )
+        ]
+
+    @property
+    def path(self) -> Path:
+        return log_path(self.model, self.configuration)
+
+    async def open(self) -> None:
+        path = self.path
+        rotating = RotatingFile(
+            str(path),
+            rotate_at_size=self.model.rotate_at_size,
+            rotate_on=RotateOn.parse(self.model.rotate_on),
+            rotate_count=self.model.rotate_count,
+            rotate_external=self.model.rotate_external,
+        )
+
+        def _open() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rotating.open()
+
+        try:
+            await asyncio.to_thread(_open)
+        except OSError as error:
+            raise OSError(f"cannot open log file {path}: {error.strerror or error}") from error
+        self._file = rotating
+
+    async def handle(self, events: list[Event]) -> None:
+        assert self._file is not None
+        template = self.model.entry_content
+        lines = []
+        for event in events:
+            line = render_event(template, event)
+            lines.append(line if line.endswith("\n") else line + "\n")
+        rotations = await asyncio.to_thread(self._file.write, "".join(lines).encode("utf-8"))
+        for rotation in rotations:
+            self._report(rotation)
+
+    def _report(self, rotation: RotationEvent) -> None:
+        if rotation.truncated:
+            self.emit("20176", source_path=rotation.source_path, size=rotation.size)
+        else:
+            self.emit(
+                "20175", source_path=rotation.source_path, path=rotation.path, size=rotation.size
+            )
+
+    async def reopen(self) -> None:
+        if self._file is not None:
+            await asyncio.to_thread(self._file.reopen)
+            self.emit("20254", path=str(self.path), reason="SIGHUP")
+
+    async def close(self) -> None:
+        if self._file is not None:
+            await asyncio.to_thread(self._file.close)
+            self._file = None

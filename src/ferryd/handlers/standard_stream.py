@@ -1,0 +1,31 @@
+"""``standard-stream``: events on standard output, for containers and ``make run``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from ferryd.config.models import StandardStreamHandlerModel
+from ferryd.config.variables import render_event
+from ferryd.events.event import Event
+from ferryd.handlers.base import EventHandler
+
+
+class StandardStreamHandler(EventHandler[StandardStreamHandlerModel]):
+    live_options = EventHandler.live_options | {"entry_content"}
+
+    async def open(self) -> None:
+        """Standard output is always there."""
+
+    async def handle(self, events: list[Event]) -> None:
+        text = "".join(
+            line if line.endswith("\n") else line + "\n"
+            for line in (render_event(self.model.entry_content, e) for e in events)
+        )
+        await asyncio.to_thread(_write, text)
+
+
+def _write(text: str) -> None:
+    # A pipe that is never read would block here: that is why this runs in a thread.
+    sys.stdout.write(text)
+    sys.stdout.flush()

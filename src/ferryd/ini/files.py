@@ -1,0 +1,101 @@
+"""Reading and atomically replacing configuration files.
+
+The configuration holds secrets and is the only record of the server's
+setup, so a write must never leave a half-written file, loosen permissions,
+or change the owner; failures are reported with the file name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+
+from ferryd.ini.document import Document
+from ferryd.ini.errors import IniFileError
+
+_NEW_FILE_MODE = 0o600  # configuration may hold passwords: private unless told otherwise
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def read_document(path: str | os.PathLike[str]) -> Document:
+    """Read and parse a UTF-8 file, keeping its line endings and BOM intact."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as stream:
+            data = stream.read()
+    except OSError as exc:
+        raise IniFileError(name, f"cannot read: {_reason(exc)}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise IniFileError(name, f"not valid UTF-8 at byte {exc.start} (line {line})") from exc
+    return Document.parse(text, name)
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Replace the file with ``text`` so readers see either the old or the new content.
+
+    The new file keeps the old file's mode and, where permitted, its owner.
+    A symbolic link is written through, so the link itself is preserved.
+    """
+    name = os.fspath(path)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise IniFileError(name, f"cannot encode as UTF-8: {exc.reason}") from exc
+    target = os.path.realpath(name) if os.path.islink(name) else name
+    folder = os.path.dirname(target) or "."
+    try:
+        old: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        old = None
+    except OSError as exc:
+        raise IniFileError(name, f"cannot write: {_reason(exc)}") from exc
+
+    temp: str | None = None
+    try:
+        fd, temp = tempfile.mkstemp(
+            prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder
+        )
+        with os.fdopen(fd, "wb") as stream:
+            os.fchmod(stream.fileno(), stat.S_IMODE(old.st_mode) if old else _NEW_FILE_MODE)
+            if old is not None:
+                with contextlib.suppress(PermissionError):
+                    os.fchown(stream.fileno(), old.st_uid, old.st_gid)
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, target)
+        temp = None
+    except OSError as exc:
+        raise IniFileError(name, f"cannot write: {_reason(exc)}") from exc
+    finally:
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+    _sync_directory(folder)
+
+
+def _sync_directory(folder: str) -> None:
+    """Make the rename durable.
+
+    Errors are ignored: the new content is already in place, and some
+    file systems cannot sync a directory at all.
+    """
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_document(path: str | os.PathLike[str], doc: Document) -> None:
+    """Atomically write the document's exact text."""
+    write_atomic(path, doc.render())

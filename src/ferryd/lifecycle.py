@@ -1,0 +1,96 @@
+"""The one lifecycle every component follows: services, authentication methods, handlers.
+
+A component is built from its section's model and a :class:`ComponentContext`, and never
+imports the supervisor: whatever it needs from the node comes through the context.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from ferryd.config.configuration import Configuration, Section
+from ferryd.config.models import ComponentModel
+from ferryd.config.problems import Problem
+from ferryd.events.bus import EventBus
+from ferryd.events.event import AccountRef, ComponentRef, Event
+
+ModelT = TypeVar("ModelT", bound=ComponentModel)
+
+
+class Reconfigured(enum.Enum):
+    APPLIED = "applied"
+    NEEDS_RESTART = "needs-restart"
+
+
+class State(enum.Enum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentStatus:
+    state: State
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentContext:
+    bus: EventBus
+    kind: str
+    uuid: str
+    configuration: Callable[[], Configuration]
+
+
+class Component(ABC, Generic[ModelT]):
+    """Subclasses implement ``start`` and ``stop``; ``reconfigure`` defaults to a restart."""
+
+    def __init__(self, model: ModelT, context: ComponentContext) -> None:
+        self.model = model
+        self.context = context
+        self.state = State.STOPPED
+        self.detail = ""
+
+    @classmethod
+    def preflight(cls, section: Section, configuration: Configuration) -> list[Problem]:
+        """Problems that validation alone cannot see (an unwritable folder, a missing key)."""
+        return []
+
+    @property
+    def ref(self) -> ComponentRef:
+        return ComponentRef(
+            uuid=self.context.uuid,
+            type=self.model.type,
+            name=self.model.name or self.context.uuid,
+            kind=self.context.kind,
+        )
+
+    @property
+    def configuration(self) -> Configuration:
+        return self.context.configuration()
+
+    def emit(self, event_id: str, *, account: AccountRef | None = None, **data: Any) -> Event:
+        return self.context.bus.emit(event_id, component=self.ref, account=account, **data)
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Raise to report a failure to start; the supervisor turns it into event 20158."""
+
+    @abstractmethod
+    async def stop(self, drain_timeout: float) -> None:
+        """Stop accepting new work, let current work finish for up to ``drain_timeout``."""
+
+    async def reconfigure(self, model: ModelT) -> Reconfigured:
+        return Reconfigured.NEEDS_RESTART
+
+    async def reopen(self) -> None:
+        """Reopen external resources (log files after rotation); SIGHUP calls it."""
+
+    def status(self) -> ComponentStatus:
+        return ComponentStatus(self.state, self.detail)

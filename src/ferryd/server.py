@@ -1,0 +1,184 @@
+"""The supervisor: runs one component per enabled section and reconciles on every change.
+
+``reconcile`` compares the running components with a new configuration and touches only what
+differs: added sections start, removed or disabled ones stop, changed ones are reconfigured in
+place (or restarted when they cannot take the change live), and everything else, including
+open sessions, is left alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ferryd.auth.methods.application import ApplicationAuthentication
+from ferryd.config.configuration import Configuration, Section
+from ferryd.config.models import COMPONENT_KINDS, ComponentModel
+from ferryd.config.problems import Problem
+from ferryd.events.bus import EventBus
+from ferryd.handlers.local_file import LocalFileHandler
+from ferryd.handlers.standard_stream import StandardStreamHandler
+from ferryd.lifecycle import Component, ComponentContext, Reconfigured
+
+Key = tuple[str, str]
+
+COMPONENTS: dict[Key, type[Component]] = {  # type: ignore[type-arg]
+    ("event-handlers", "local-file"): LocalFileHandler,
+    ("event-handlers", "standard-stream"): StandardStreamHandler,
+    ("authentications", "application"): ApplicationAuthentication,
+}
+
+
+def component_class(section: Section) -> type[Component]:  # type: ignore[type-arg]
+    assert isinstance(section.model, ComponentModel)
+    return COMPONENTS[(section.kind, section.model.type)]
+
+
+def preflight(configuration: Configuration) -> list[Problem]:
+    """Checks beyond validation for every component that would run on this node."""
+    problems: list[Problem] = []
+    for section in configuration.components():
+        model = section.model
+        assert isinstance(model, ComponentModel)
+        if model.enabled and model.placed_on(configuration.node_name):
+            problems.extend(component_class(section).preflight(section, configuration))
+    return problems
+
+
+@dataclass
+class ReconcileReport:
+    started: list[Key] = field(default_factory=list)
+    stopped: list[Key] = field(default_factory=list)
+    reconfigured: list[Key] = field(default_factory=list)
+    restarted: list[Key] = field(default_factory=list)
+    unchanged: list[Key] = field(default_factory=list)
+    failed: list[tuple[Key, str]] = field(default_factory=list)
+
+
+class Supervisor:
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+        self.components: dict[Key, Component] = {}  # type: ignore[type-arg]
+        self.configuration: Configuration | None = None
+        self.generation = 0
+
+    def current(self) -> Configuration:
+        assert self.configuration is not None, "no configuration applied yet"
+        return self.configuration
+
+    def find(self, key: Key) -> Component | None:  # type: ignore[type-arg]
+        return self.components.get(key)
+
+    async def apply(self, new: Configuration, drain_timeout: float = 0.0) -> ReconcileReport:
+        """Make ``new`` the running configuration; the previous one is what runs until now."""
+        old = self.configuration
+        self.configuration = new
+        self.generation += 1
+        return await self.reconcile(old, new, drain_timeout)
+
+    async def reconcile(
+        self, old: Configuration | None, new: Configuration, drain_timeout: float = 0.0
+    ) -> ReconcileReport:
+        report = ReconcileReport()
+        wanted = {s.key: s for s in new.components()}
+        for key in reversed(list(self.components)):
+            section = wanted.get(key)
+            model = section.model if section else None
+            if not isinstance(model, ComponentModel) or not self._should_run(model, new):
+                await self._stop(key, drain_timeout)
+                report.stopped.append(key)
+        for key, section in wanted.items():
+            model = section.model
+            assert isinstance(model, ComponentModel)
+            running = self.components.get(key)
+            if not self._should_run(model, new):
+                if model.enabled and (old is None or old.sections.get(key) != section):
+                    self._not_placed(section, model, new)
+                continue
+            if running is None:
+                await self._start(section, report)
+            elif running.model == model:
+                report.unchanged.append(key)
+            elif type(running.model) is type(model) and (
+                await running.reconfigure(model) is Reconfigured.APPLIED
+            ):
+                report.reconfigured.append(key)
+            else:
+                changed = sorted(
+                    n
+                    for n in type(model).model_fields
+                    if getattr(model, n, None) != getattr(running.model, n, None)
+                )
+                await self._stop(key, drain_timeout)
+                if await self._start(section, report, quiet=True):
+                    report.started.remove(key)
+                    report.restarted.append(key)
+                    self.bus.emit(
+                        "20012",
+                        kind=section.kind,
+                        type=model.type,
+                        name=model.name or section.uuid,
+                        options=", ".join(changed),
+                    )
+        return report
+
+    async def reopen(self) -> None:
+        for component in self.components.values():
+            await component.reopen()
+
+    async def stop_all(self, drain_timeout: float) -> None:
+        """Services first, event handlers last, so the handlers record every stop."""
+        order = {kind: index for index, kind in enumerate(COMPONENT_KINDS)}
+        for key in sorted(self.components, key=lambda k: order[k[0]], reverse=True):
+            await self._stop(key, drain_timeout)
+
+    def _should_run(self, model: ComponentModel, configuration: Configuration) -> bool:
+        return model.enabled and model.placed_on(configuration.node_name)
+
+    def _not_placed(self, section: Section, model: ComponentModel, new: Configuration) -> None:
+        self.bus.emit(
+            "20253",
+            kind=section.kind,
+            type=model.type,
+            name=model.name or section.uuid,
+            node_name=new.node_name,
+            cluster_activation=", ".join(model.cluster_activation),
+        )
+
+    async def _start(self, section: Section, report: ReconcileReport, quiet: bool = False) -> bool:
+        model = section.model
+        assert isinstance(model, ComponentModel)
+        context = ComponentContext(self.bus, section.kind, section.uuid, self.current)
+        component = component_class(section)(model, context)
+        fields = {
+            "kind": section.kind,
+            "type": model.type,
+            "name": model.name or section.uuid,
+            "family": section.kind,
+        }
+        try:
+            await component.start()
+        except Exception as error:
+            reason = str(error) or type(error).__name__
+            report.failed.append((section.key, reason))
+            component.emit("20158", reason=reason, **fields)
+            return False
+        self.components[section.key] = component
+        report.started.append(section.key)
+        if not quiet:
+            component.emit("20156", **fields)
+        return True
+
+    async def _stop(self, key: Key, drain_timeout: float) -> None:
+        component = self.components.pop(key)
+        fields = {
+            "kind": key[0],
+            "type": component.model.type,
+            "name": component.ref.name,
+            "family": key[0],
+        }
+        try:
+            await component.stop(drain_timeout)
+        except Exception as error:
+            component.emit("20159", reason=str(error) or type(error).__name__, **fields)
+            return
+        component.emit("20157", **fields)
