@@ -75,7 +75,7 @@ class Component(ABC, Generic[ModelT]):
     def configuration(self) -> Configuration:
         return self.context.configuration()
 
-    def emit(self, event_id: str, *, account: AccountRef | None = None, **data: Any) -> Event:
+    def emit(self, event_id: str, /, *, account: AccountRef | None = None, **data: Any) -> Event:
         return self.context.bus.emit(event_id, component=self.ref, account=account, **data)
 
     @abstractmethod

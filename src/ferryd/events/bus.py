@@ -100,6 +100,7 @@ class EventBus:
     def emit(
         self,
         event_id: str,
+        /,
         *,
         component: ComponentRef | None = None,
         account: AccountRef | None = None,

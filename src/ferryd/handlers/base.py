@@ -57,7 +57,9 @@ class EventHandler(Component[HandlerModelT]):
             f"{self.context.kind}/{self.context.uuid}", event_filter(self.model), QUEUE_CAPACITY
         )
         self._failures = 0
-        self._task = asyncio.create_task(self._consume(), name=f"handler {self.context.uuid}")
+        self._task = asyncio.create_task(
+            self._consume(self._subscription), name=f"handler {self.context.uuid}"
+        )
         self.state = State.RUNNING
 
     async def stop(self, drain_timeout: float) -> None:
@@ -91,9 +93,7 @@ class EventHandler(Component[HandlerModelT]):
             self._subscription.filter = event_filter(model)
         return Reconfigured.APPLIED
 
-    async def _consume(self) -> None:
-        assert self._subscription is not None
-        subscription = self._subscription
+    async def _consume(self, subscription: Subscription) -> None:
         while True:
             batch = await subscription.get_batch()
             try:

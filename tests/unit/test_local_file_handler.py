@@ -1,0 +1,118 @@
+"""The local-file handler: lines, rotation events, failure policy and preflight."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from ferryd.config.loader import load_configuration
+from ferryd.events.bus import EventBus
+from ferryd.events.event import Event, ServerRef
+from ferryd.handlers.local_file import LocalFileHandler
+from ferryd.lifecycle import ComponentContext, State
+from ferryd.server import preflight
+
+WriteIni = Callable[..., Path]
+
+
+async def handler_for(
+    write_ini: WriteIni, config_dir: Path, options: str
+) -> tuple[LocalFileHandler, EventBus, list[Event]]:
+    write_ini("\n[event-handlers/log]\ntype = local-file\n" + options)
+    configuration = load_configuration(config_dir, node="node-9")
+    bus = EventBus(ServerRef("s", "s", "node-9"))
+    bus.bind_loop()
+    bus.end_startup()
+    events: list[Event] = []
+    bus.tap(events.append)
+    model = configuration.component_model(("event-handlers", "log"))
+    assert model.type == "local-file"
+    context = ComponentContext(bus, "event-handlers", "log", lambda: configuration)
+    handler = LocalFileHandler(model, context)  # type: ignore[arg-type]
+    await handler.start()
+    return handler, bus, events
+
+
+async def settle(handler: LocalFileHandler) -> None:
+    async with asyncio.timeout(5):
+        while handler._subscription is not None and handler._subscription.pending():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+
+
+async def test_path_uses_the_node_name_and_lines_use_entry_content(
+    write_ini: WriteIni, config_dir: Path
+) -> None:
+    handler, bus, _ = await handler_for(
+        write_ini, config_dir, "path = log/server-{host.name}.log\nentry_content = {id}|{message}\n"
+    )
+    bus.emit("20251", reason="test")
+    await settle(handler)
+    await handler.stop(1)
+    text = (config_dir / "log" / "server-node-9.log").read_text()
+    assert text == "20251|Configuration reload requested (test).\n"
+
+
+async def test_size_rotation_is_reported_as_event_20175(
+    write_ini: WriteIni, config_dir: Path
+) -> None:
+    handler, bus, events = await handler_for(
+        write_ini, config_dir, "path = log/s.log\nentry_content = {id} {reason}\nrotate_at_size = 60\n"
+    )
+    for index in range(10):
+        bus.emit("20251", reason=f"number {index}")
+        await settle(handler)
+    await handler.stop(1)
+    rotated = [e for e in events if e.id == "20175"]
+    assert rotated
+    assert rotated[0].data["path"] == str(config_dir / "log" / "s.log.1")
+    assert (config_dir / "log" / "s.log.1").exists()
+
+
+async def test_write_failures_stop_the_handler_after_fail_after_errors(
+    write_ini: WriteIni, config_dir: Path
+) -> None:
+    handler, bus, events = await handler_for(
+        write_ini, config_dir, "path = log/s.log\nfail_after_errors = 2\nrotate_external = yes\n"
+    )
+    # Someone replaces the log folder by a file: the handler cannot reopen its log.
+    (config_dir / "log").rename(config_dir / "old-log")
+    (config_dir / "log").write_text("not a folder")
+    for attempt in range(2):
+        bus.emit("20251", reason=f"will fail {attempt}")
+    async with asyncio.timeout(5):
+        while handler.state is not State.FAILED:
+            await asyncio.sleep(0.01)
+    assert [e.id for e in events if e.id in ("20174", "20066")] == ["20174", "20174", "20066"]
+    assert "Not a directory" in events[[e.id for e in events].index("20174")].message
+    await handler.stop(1)
+
+
+def test_preflight_reports_an_unwritable_log_folder_with_the_path_line(
+    write_ini: WriteIni, config_dir: Path
+) -> None:
+    (config_dir / "not-a-folder").write_text("x")
+    path = write_ini("\n[event-handlers/log]\ntype = local-file\npath = not-a-folder/x.log\n")
+    configuration = load_configuration(config_dir)
+    problems = [str(p) for p in preflight(configuration)]
+    assert problems == [
+        f"{path}:10: [event-handlers/log] path: cannot write the log file: "
+        f"{config_dir / 'not-a-folder'} is not a folder"
+    ]
+
+
+async def test_sighup_reopen_follows_an_external_move(
+    write_ini: WriteIni, config_dir: Path
+) -> None:
+    handler, bus, _ = await handler_for(write_ini, config_dir, "path = log/s.log\nentry_content = {id}\n")
+    bus.emit("20251", reason="before")
+    await settle(handler)
+    log = config_dir / "log" / "s.log"
+    log.rename(config_dir / "log" / "s.log.old")
+    await handler.reopen()
+    bus.emit("20251", reason="after")
+    await settle(handler)
+    await handler.stop(1)
+    assert (config_dir / "log" / "s.log.old").read_text() == "20251\n"
+    assert log.read_text().splitlines() == ["20254", "20251"]

@@ -1,0 +1,105 @@
+"""``{variable}`` templates: validated at load time, rendered per event."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from ferryd.config.variables import (
+    EVENT_HINT,
+    IDENTITY_HINT,
+    TIMESTAMP_FORMATS,
+    UnknownVariable,
+    compile_template,
+    event_allowed,
+    format_timestamp,
+    identity_allowed,
+    render_event,
+    render_identity,
+)
+from ferryd.events.event import AccountRef, ComponentRef, Event, Peer, ServerRef
+
+EVENT = Event(
+    id="30011",
+    groups=frozenset(["session"]),
+    message="hello",
+    server=ServerRef("srv-uuid", "srv", "node-7"),
+    data={"file": {"path": "/in/a.txt", "size": 10}, "path": "/in/b.txt", "reason": "ok"},
+    component=ComponentRef("sftp-1", "ssh", "SFTP"),
+    account=AccountRef("acme", "a1", peer=Peer("192.0.2.9", 50022)),
+    timestamp=1_700_000_000.25,
+)
+
+
+def render(text: str) -> str:
+    return render_event(compile_template(text, event_allowed, EVENT_HINT), EVENT)
+
+
+def test_event_fields_render() -> None:
+    assert (
+        render("{id} {account.name} {account.peer.address}:{account.peer.port} {message}")
+        == "30011 acme 192.0.2.9:50022 hello"
+    )
+    assert render("{component.uuid} {server.name} {host.name}") == "sftp-1 srv node-7"
+
+
+def test_names_are_case_insensitive() -> None:
+    assert render("{ID} {Account.Name}") == "30011 acme"
+
+
+def test_data_members_render_nested_and_by_short_name() -> None:
+    assert render("{data.file.path} {data.file.size} {path} {reason}") == "/in/a.txt 10 /in/b.txt ok"
+
+
+def test_short_names_must_be_declared_by_some_event() -> None:
+    with pytest.raises(UnknownVariable):
+        compile_template("{undeclared_member}", event_allowed, EVENT_HINT)
+
+
+def test_data_json_and_line_breaks() -> None:
+    assert json.loads(render("{data_json}")) == EVENT.data
+    assert render("a{LF}b{CR}") == "a\nb\r"
+
+
+def test_missing_values_render_as_dash() -> None:
+    assert render("{data.nothing.here}") == "-"
+    bare = Event("20001", frozenset(), "m", EVENT.server, {})
+    template = compile_template("{account.name} {component.uuid}", event_allowed, EVENT_HINT)
+    assert render_event(template, bare) == "- -"
+
+
+def test_unknown_variables_are_refused_with_a_hint() -> None:
+    for text in ["{acount.name}", "{timestamp.iso_9999}", "{account.peer.colour}", "{nosuch}"]:
+        with pytest.raises(UnknownVariable, match="unknown variable"):
+            compile_template(text, event_allowed, EVENT_HINT)
+
+
+def test_braces_that_are_not_variables_stay_literal() -> None:
+    assert render('{"id": "{id}"} { not a var }') == '{"id": "30011"} { not a var }'
+
+
+def test_identity_templates_accept_only_identity_variables() -> None:
+    template = compile_template("log/{host.name}-{server.uuid}.log", identity_allowed, IDENTITY_HINT)
+    rendered = render_identity(template, node="n1", server_uuid="u", server_name="s")
+    assert rendered == "log/n1-u.log"
+    with pytest.raises(UnknownVariable, match="paths may use"):
+        compile_template("log/{account.name}.log", identity_allowed, IDENTITY_HINT)
+
+
+def test_all_23_timestamp_formats_exist_and_render() -> None:
+    assert len(TIMESTAMP_FORMATS) == 23
+    moment = datetime(2026, 3, 4, 15, 6, 7, 89).timestamp()
+    assert format_timestamp("year_decimal", moment) == "2026"
+    assert format_timestamp("month_padded", moment) == "03"
+    assert format_timestamp("month_decimal", moment) == "3"
+    assert format_timestamp("hour_padded_12", moment) == "03"
+    assert format_timestamp("hour_am_pm", moment) == "PM"
+    assert format_timestamp("day_of_year_padded", moment) == "063"
+    assert format_timestamp("cwa_14051", moment) == "2026-03-04 15:06:07"
+    assert format_timestamp("iso_8601_local", moment).startswith("2026-03-04T15:06:07")
+    assert format_timestamp("iso_8601_compact", 0) == "19700101T000000"
+    assert format_timestamp("iso_8601", 0) == "1970-01-01T00:00:00Z"
+    for name in TIMESTAMP_FORMATS:
+        assert format_timestamp(name, moment)
