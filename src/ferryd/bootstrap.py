@@ -23,7 +23,7 @@ from ferryd.auth.passwords import hash_password
 from ferryd.config.loader import MAIN_FILE
 from ferryd.ini import write_atomic
 
-HOST_KEYS = (
+HOST_KEYS: tuple[tuple[str, str, dict[str, int]], ...] = (
     ("ssh_host_ed25519_key", "ssh-ed25519", {}),
     ("ssh_host_rsa_key", "ssh-rsa", {"key_size": 3072}),
 )

@@ -86,7 +86,11 @@ def configuration_markdown() -> str:
         "variables and how relative paths resolve.",
         "",
     ]
-    for key, model in [(("server", ""), ServerModel), *MODELS.items()]:
+    entries: list[tuple[tuple[str, str], type[SectionModel]]] = [
+        (("server", ""), ServerModel),
+        *MODELS.items(),
+    ]
+    for key, model in entries:
         kind, type_name = key
         lines += [f"## {_section_title(kind, type_name, model)}", "", model.summary, ""]
         lines += ["| Option | Default | Meaning | Example |", "|---|---|---|---|"]

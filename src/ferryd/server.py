@@ -9,6 +9,7 @@ open sessions, is left alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ferryd.auth.methods.application import ApplicationAuthentication
 from ferryd.config.configuration import Configuration, Section
@@ -149,7 +150,7 @@ class Supervisor:
         assert isinstance(model, ComponentModel)
         context = ComponentContext(self.bus, section.kind, section.uuid, self.current)
         component = component_class(section)(model, context)
-        fields = {
+        fields: dict[str, Any] = {
             "kind": section.kind,
             "type": model.type,
             "name": model.name or section.uuid,
@@ -170,7 +171,7 @@ class Supervisor:
 
     async def _stop(self, key: Key, drain_timeout: float) -> None:
         component = self.components.pop(key)
-        fields = {
+        fields: dict[str, Any] = {
             "kind": key[0],
             "type": component.model.type,
             "name": component.ref.name,

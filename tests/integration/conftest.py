@@ -7,6 +7,7 @@ the log files the server writes. Waiting is always a poll with a deadline, never
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -175,6 +176,11 @@ class ConfigFolder:
     def log(self, relative: str = "log/audit.log") -> LogFile:
         return LogFile(self.path / relative)
 
+    # The text builders, reachable from tests without importing this conftest module.
+    minimal_ini = staticmethod(minimal_ini)
+    handler_section = staticmethod(handler_section)
+    line_of = staticmethod(line_of)
+
 
 class ServeProcess:
     """A running ``ferryd serve`` with its standard streams captured in files."""
@@ -223,7 +229,9 @@ class ServeProcess:
         def check() -> T:
             result = predicate()
             if not result and not self.is_running():
-                raise AssertionError(f"ferryd exited while waiting for {what}\n{self.diagnostics()}")
+                raise AssertionError(
+                    f"ferryd exited while waiting for {what}\n{self.diagnostics()}"
+                )
             return result
 
         try:
@@ -261,10 +269,8 @@ class ServeProcess:
         """Teardown: make sure the process is gone, whatever state the test left it in."""
         if self.process.poll() is None:
             self.process.kill()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=DEFAULT_TIMEOUT)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a zombie we cannot reap
-            pass
 
 
 class Ferryd:
@@ -310,6 +316,11 @@ class Ferryd:
         process = self.serve(config, *args, env=env)
         process.wait_for_event(log or config.log(), READY_EVENT)
         return process
+
+    @staticmethod
+    def output_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+        """Non-empty output lines of a command, stdout then stderr."""
+        return [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
 
     def cleanup(self) -> None:
         for process in self.processes:
@@ -365,7 +376,9 @@ class BadInput:
         return self.name
 
 
-def _write_main(config: ConfigFolder, text: str, needle: str, location: str, message: str) -> Expected:
+def _write_main(
+    config: ConfigFolder, text: str, needle: str, location: str, message: str
+) -> Expected:
     config.write(text)
     return Expected(config.ini, line_of(text, needle), location, message)
 
@@ -478,9 +491,7 @@ def _override_non_boolean(config: ConfigFolder) -> Expected:
 
 
 def _override_adds_bad_section(config: ConfigFolder) -> Expected:
-    text = config.write_override(
-        handler_section("extra", "log/{host.nmae}-extra.log").lstrip("\n")
-    )
+    text = config.write_override(handler_section("extra", "log/{host.nmae}-extra.log").lstrip("\n"))
     return Expected(
         config.override,
         line_of(text, "path = "),
@@ -510,8 +521,3 @@ def bad_input(request: pytest.FixtureRequest) -> BadInput:
     """Each kind of configuration mistake in turn; apply it to a folder holding minimal_ini."""
     case: BadInput = request.param
     return case
-
-
-def problem_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
-    """Non-empty output lines of a command, stdout then stderr."""
-    return [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]

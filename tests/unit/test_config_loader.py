@@ -89,7 +89,9 @@ def test_not_yet_implemented_kind_says_so(write_ini: WriteIni, config_dir: Path)
 
 def test_unknown_option_is_refused_with_its_line(write_ini: WriteIni, config_dir: Path) -> None:
     path = write_ini("\n[event-handlers/log]\ntype = local-file\nrotate_evry = 5\n")
-    assert problems_of(config_dir) == [f"{path}:10: [event-handlers/log] rotate_evry: unknown option"]
+    assert problems_of(config_dir) == [
+        f"{path}:10: [event-handlers/log] rotate_evry: unknown option"
+    ]
 
 
 def test_missing_type_is_reported_at_the_section_header(
@@ -122,13 +124,17 @@ def test_unknown_variable_in_path_and_template(write_ini: WriteIni, config_dir: 
         entry_content = {acount.name} {message}
     """)
     found = problems_of(config_dir)
-    assert found[0].startswith(f"{path}:10: [event-handlers/log] path: unknown variable {{host.nmae}}")
+    assert found[0].startswith(
+        f"{path}:10: [event-handlers/log] path: unknown variable {{host.nmae}}"
+    )
     assert found[1].startswith(
         f"{path}:11: [event-handlers/log] entry_content: unknown variable {{acount.name}}"
     )
 
 
-def test_every_problem_is_reported_not_just_the_first(write_ini: WriteIni, config_dir: Path) -> None:
+def test_every_problem_is_reported_not_just_the_first(
+    write_ini: WriteIni, config_dir: Path
+) -> None:
     write_ini("""
         [event-handlers/a]
         type = local-file

@@ -58,7 +58,9 @@ async def test_size_rotation_is_reported_as_event_20175(
     write_ini: WriteIni, config_dir: Path
 ) -> None:
     handler, bus, events = await handler_for(
-        write_ini, config_dir, "path = log/s.log\nentry_content = {id} {reason}\nrotate_at_size = 60\n"
+        write_ini,
+        config_dir,
+        "path = log/s.log\nentry_content = {id} {reason}\nrotate_at_size = 60\n",
     )
     for index in range(10):
         bus.emit("20251", reason=f"number {index}")
@@ -105,7 +107,9 @@ def test_preflight_reports_an_unwritable_log_folder_with_the_path_line(
 async def test_sighup_reopen_follows_an_external_move(
     write_ini: WriteIni, config_dir: Path
 ) -> None:
-    handler, bus, _ = await handler_for(write_ini, config_dir, "path = log/s.log\nentry_content = {id}\n")
+    handler, bus, _ = await handler_for(
+        write_ini, config_dir, "path = log/s.log\nentry_content = {id}\n"
+    )
     bus.emit("20251", reason="before")
     await settle(handler)
     log = config_dir / "log" / "s.log"

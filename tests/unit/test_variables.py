@@ -50,7 +50,9 @@ def test_names_are_case_insensitive() -> None:
 
 
 def test_data_members_render_nested_and_by_short_name() -> None:
-    assert render("{data.file.path} {data.file.size} {path} {reason}") == "/in/a.txt 10 /in/b.txt ok"
+    assert (
+        render("{data.file.path} {data.file.size} {path} {reason}") == "/in/a.txt 10 /in/b.txt ok"
+    )
 
 
 def test_short_names_must_be_declared_by_some_event() -> None:
@@ -81,7 +83,9 @@ def test_braces_that_are_not_variables_stay_literal() -> None:
 
 
 def test_identity_templates_accept_only_identity_variables() -> None:
-    template = compile_template("log/{host.name}-{server.uuid}.log", identity_allowed, IDENTITY_HINT)
+    template = compile_template(
+        "log/{host.name}-{server.uuid}.log", identity_allowed, IDENTITY_HINT
+    )
     rendered = render_identity(template, node="n1", server_uuid="u", server_name="s")
     assert rendered == "log/n1-u.log"
     with pytest.raises(UnknownVariable, match="paths may use"):

@@ -122,7 +122,7 @@ IDENTITY_HINT = "paths may use " + ", ".join("{" + v + "}" for v in IDENTITY_VAR
 
 
 def render_identity(template: Template, *, node: str, server_uuid: str, server_name: str) -> str:
-    values = {
+    values: dict[tuple[str, ...], str] = {
         ("host", "name"): node,
         ("host", "fqdn"): host_fqdn(),
         ("server", "uuid"): server_uuid,
