@@ -39,6 +39,10 @@ class AlreadyInitialised(Exception):
         super().__init__(f"refusing to overwrite existing files: {names}")
 
 
+class NotAFolder(Exception):
+    pass
+
+
 @dataclass(frozen=True)
 class Credentials:
     config_dir: Path
@@ -51,7 +55,8 @@ def _password() -> str:
 
 
 def planned_files(folder: Path) -> list[Path]:
-    return [folder / MAIN_FILE, folder / TLS_FILE, *(folder / name for name, _, _ in HOST_KEYS)]
+    keys = [folder / f"{name}{suffix}" for name, _, _ in HOST_KEYS for suffix in ("", ".pub")]
+    return [folder / MAIN_FILE, folder / TLS_FILE, *keys]
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -152,10 +157,15 @@ password = {demo_hash}
 def initialise(folder: Path) -> Credentials:
     """Create the folder's files; raises AlreadyInitialised if any of them exists."""
     folder = folder.absolute()
+    if folder.exists() and not folder.is_dir():
+        raise NotAFolder(f"{folder} exists and is not a folder")
     existing = [p for p in planned_files(folder) if p.exists()]
     if existing:
         raise AlreadyInitialised(existing)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise NotAFolder(f"cannot create {folder}: {error.strerror or error}") from None
     admin_password, demo_password = _password(), _password()
     _host_keys(folder)
     _tls_certificate(folder, "localhost")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ferryd import __version__
-from ferryd.bootstrap import AlreadyInitialised, describe, initialise
+from ferryd.bootstrap import AlreadyInitialised, NotAFolder, describe, initialise
 from ferryd.config.loader import MAIN_FILE, load_configuration
 from ferryd.config.problems import ConfigurationError
 from ferryd.daemon import NodeOptions, serve
@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 def _init(config_dir: Path) -> int:
     try:
         credentials = initialise(config_dir)
-    except AlreadyInitialised as error:
+    except (AlreadyInitialised, NotAFolder) as error:
         print(f"ferryd init: {error}", file=sys.stderr)
         return 1
     print(describe(credentials), end="")

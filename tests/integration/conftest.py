@@ -317,6 +317,8 @@ class Ferryd:
         process.wait_for_event(log or config.log(), READY_EVENT)
         return process
 
+    environment = staticmethod(clean_environment)
+
     @staticmethod
     def output_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
         """Non-empty output lines of a command, stdout then stderr."""
@@ -342,6 +344,72 @@ def config(tmp_path: Path) -> ConfigFolder:
     folder = ConfigFolder(tmp_path / "conf")
     folder.write(minimal_ini())
     return folder
+
+
+@dataclass(frozen=True)
+class Initialised:
+    """A folder created by one ``ferryd init`` run, and what that run printed."""
+
+    folder: Path
+    result: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def initialised(tmp_path_factory: pytest.TempPathFactory) -> Initialised:
+    """One ``ferryd init`` per module (it generates an RSA 3072 key): treat it as read-only."""
+    root = tmp_path_factory.mktemp("initialised")
+    folder = root / "not" / "yet" / "there"
+    result = Ferryd(root).run("init", "--config-dir", folder)
+    return Initialised(folder, result)
+
+
+class SharedServer:
+    """One ``ferryd serve`` reused by many tests; each test gets it back running minimal_ini.
+
+    Starting a process costs most of a second, so tests that only break the configuration and
+    check that it is refused share one. :meth:`reset` restores the good configuration (or
+    starts a new process if a previous test left it dead) before each of them.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.ferryd = Ferryd(root)
+        self.config = ConfigFolder(root / "conf")
+        self.log = self.config.log()
+        self.process: ServeProcess | None = None
+
+    def reset(self) -> ServeProcess:
+        config = self.config
+        if config.ini.is_dir():
+            config.ini.rmdir()
+        config.override.unlink(missing_ok=True)
+        config.write(minimal_ini())
+        if self.process is None or not self.process.is_running():
+            self.process = self.ferryd.start(config)
+            return self.process
+        reopened = self.log.count("20254")
+        self.process.hup()
+        # A refused configuration was never applied, so this reload only reopens the log.
+        self.process.wait_for_event(self.log, "20254", count=reopened + 1)
+        return self.process
+
+    def close(self) -> None:
+        self.ferryd.cleanup()
+
+
+@pytest.fixture(scope="module")
+def _shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedServer]:
+    shared = SharedServer(tmp_path_factory.mktemp("shared-server"))
+    try:
+        yield shared
+    finally:
+        shared.close()
+
+
+@pytest.fixture
+def shared_server(_shared_server: SharedServer) -> SharedServer:
+    """A running ferryd on :func:`minimal_ini` (``config``, ``log``, ``process``), shared."""
+    _shared_server.reset()
+    return _shared_server
 
 
 # -- bad input: one case per kind of mistake, shared by `check`, start-up and SIGHUP tests ----

@@ -66,9 +66,9 @@ def test_read_directory_is_clear_error(tmp_path: Path) -> None:
 def test_read_non_utf8_names_byte_and_line(tmp_path: Path) -> None:
     path = tmp_path / "latin1.ini"
     path.write_bytes(b"[s]\nname = caf\xe9\n")
-    with pytest.raises(IniFileError) as info:
+    with pytest.raises(IniSyntaxError) as info:
         read_document(path)
-    assert str(info.value) == f"{path}: not valid UTF-8 at byte 14 (line 2)"
+    assert str(info.value) == f"{path}:2: not valid UTF-8 at byte 14"
 
 
 def test_write_atomic_replaces_content_and_keeps_mode(tmp_path: Path) -> None:

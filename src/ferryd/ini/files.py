@@ -13,7 +13,7 @@ import stat
 import tempfile
 
 from ferryd.ini.document import Document
-from ferryd.ini.errors import IniFileError
+from ferryd.ini.errors import IniFileError, IniSyntaxError
 
 _NEW_FILE_MODE = 0o600  # configuration may hold passwords: private unless told otherwise
 
@@ -34,7 +34,7 @@ def read_document(path: str | os.PathLike[str]) -> Document:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise IniFileError(name, f"not valid UTF-8 at byte {exc.start} (line {line})") from exc
+        raise IniSyntaxError(name, line, f"not valid UTF-8 at byte {exc.start}") from exc
     return Document.parse(text, name)
 
 
