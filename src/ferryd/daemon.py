@@ -21,7 +21,7 @@ from ferryd.config.loader import load_configuration, node_name
 from ferryd.config.problems import ConfigurationError, Problem
 from ferryd.events.bus import EventBus
 from ferryd.events.event import ServerRef
-from ferryd.server import Supervisor, preflight
+from ferryd.server import ReconcileReport, Supervisor, preflight
 
 
 @dataclass
@@ -68,14 +68,7 @@ class Node:
             config_path=str(configuration.files[0]),
         )
         report = await self.supervisor.apply(configuration)
-        self._applied(
-            configuration,
-            report.started,
-            report.stopped,
-            report.reconfigured,
-            report.restarted,
-            report.unchanged,
-        )
+        self._applied(configuration, report)
         self.bus.end_startup()
         if not report.failed:
             self.bus.emit(
@@ -86,16 +79,16 @@ class Node:
             )
         return [f"[{kind}/{uuid}] {reason}" for (kind, uuid), reason in report.failed]
 
-    def _applied(self, configuration: Configuration, *groups: list[tuple[str, str]]) -> None:
-        started, stopped, reconfigured, restarted, unchanged = (len(g) for g in groups)
+    def _applied(self, configuration: Configuration, report: ReconcileReport) -> None:
         self.bus.emit(
             "20250",
             generation=self.supervisor.generation,
             path=str(configuration.files[0]),
-            started=started,
-            stopped=stopped,
-            reconfigured=reconfigured + restarted,
-            unchanged=unchanged,
+            started=len(report.started),
+            stopped=len(report.stopped),
+            reconfigured=len(report.reconfigured) + len(report.restarted),
+            unchanged=len(report.unchanged),
+            failed=len(report.failed),
         )
 
     async def reload(self, reason: str) -> bool:
@@ -107,24 +100,21 @@ class Node:
             except ConfigurationError as error:
                 self.refused(error.problems)
                 return False
-            if configuration.fingerprint != self.supervisor.current().fingerprint:
-                self._identify(configuration)
-                report = await self.supervisor.apply(configuration)
-                self._applied(
-                    configuration,
-                    report.started,
-                    report.stopped,
-                    report.reconfigured,
-                    report.restarted,
-                    report.unchanged,
-                )
-            await self.supervisor.reopen()
-            return True
+            else:
+                if configuration.fingerprint != self.supervisor.current().fingerprint:
+                    self._identify(configuration)
+                    report = await self.supervisor.apply(configuration)
+                    self._applied(configuration, report)
+                return True
+            finally:
+                # Log rotation tools send SIGHUP too: reopen even when the edit was refused.
+                await self.supervisor.reopen()
 
     def refused(self, problems: list[Problem]) -> None:
         first = problems[0]
         self.bus.emit(
             "20010",
+            problem=str(first),
             path=first.path,
             line=first.line,
             section=first.section or "",

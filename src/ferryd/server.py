@@ -120,6 +120,9 @@ class Supervisor:
                         name=model.name or section.uuid,
                         options=", ".join(changed),
                     )
+                elif old is not None and key in old.sections:
+                    # Keep the last good options running rather than nothing at all.
+                    await self._start(old.sections[key], ReconcileReport())
         return report
 
     async def reopen(self) -> None:

@@ -195,10 +195,6 @@ class ServeProcess:
                 args, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env
             )
 
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
     def stdout(self) -> str:
         return self.stdout_path.read_text(encoding="utf-8", errors="replace")
 
@@ -376,20 +372,23 @@ class SharedServer:
         self.config = ConfigFolder(root / "conf")
         self.log = self.config.log()
         self.process: ServeProcess | None = None
+        self.resets = 0
 
     def reset(self) -> ServeProcess:
         config = self.config
         if config.ini.is_dir():
             config.ini.rmdir()
         config.override.unlink(missing_ok=True)
-        config.write(minimal_ini())
+        self.resets += 1
+        # A new [server] description each time gives this reload its own 20250 to wait for.
+        text = minimal_ini().replace("[server]\n", f"[server]\ndescription = reset {self.resets}\n")
+        config.write(text)
         if self.process is None or not self.process.is_running():
             self.process = self.ferryd.start(config)
             return self.process
-        reopened = self.log.count("20254")
+        applied = self.log.count("20250")
         self.process.hup()
-        # A refused configuration was never applied, so this reload only reopens the log.
-        self.process.wait_for_event(self.log, "20254", count=reopened + 1)
+        self.process.wait_for_event(self.log, "20250", count=applied + 1)
         return self.process
 
     def close(self) -> None:
@@ -428,9 +427,6 @@ class Expected:
     def prefix(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else str(self.path)
         return f"{where}: {self.location}"
-
-    def matches(self, text: str) -> bool:
-        return self.prefix in text and self.message in text[text.find(self.prefix) :]
 
 
 @dataclass(frozen=True)

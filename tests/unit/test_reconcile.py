@@ -163,3 +163,18 @@ async def test_a_handler_that_cannot_start_does_not_stop_the_others(
     assert failure and "cannot open log file" in failure[0].message
     assert supervisor.find(("event-handlers", "a")) is not None
     await supervisor.stop_all(1)
+
+
+async def test_a_changed_handler_that_cannot_restart_keeps_running_with_its_old_options(
+    write_ini: WriteIni, config_dir: Path
+) -> None:
+    supervisor, _ = await started(write_ini, config_dir, HANDLERS)
+    events = recorded(supervisor.bus)
+    (config_dir / "blocker").write_text("a file, not a folder")
+    write_ini(HANDLERS.replace("path = log/a.log", "path = blocker/a.log"))
+    report = await supervisor.apply(load_configuration(config_dir, node="n1"))
+    assert [key for key, _ in report.failed] == [("event-handlers", "a")]
+    assert [e.id for e in events if e.id in ("20158", "20156")] == ["20158", "20156"]
+    supervisor.bus.emit("20251", reason="still logging")
+    await wait_for_text(config_dir / "log" / "a.log", "A 20251")
+    await supervisor.stop_all(1)

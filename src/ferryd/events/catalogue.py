@@ -63,9 +63,8 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
     _define(
         "20010",
         ["process", "configuration", "failure", "failure-high"],
-        "Configuration refused, the running configuration is kept: %(path)s:%(line)s: "
-        "%(location)s%(reason)s",
-        ["path", "line", "section", "option", "location", "reason", "problems"],
+        "Configuration refused, the running configuration is kept: %(problem)s",
+        ["problem", "path", "line", "section", "option", "location", "reason", "problems"],
         "A new configuration failed validation. `problems` lists every problem found; the "
         "message names the first. The last good configuration keeps running.",
     ),
@@ -150,9 +149,12 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         "20250",
         ["process", "configuration", "operational", "success"],
         "Configuration generation %(generation)s applied from %(path)s: %(started)s started, "
-        "%(stopped)s stopped, %(reconfigured)s reconfigured, %(unchanged)s unchanged.",
-        ["generation", "path", "started", "stopped", "reconfigured", "unchanged"],
-        "A new configuration was validated and reconciled with the running components.",
+        "%(stopped)s stopped, %(reconfigured)s reconfigured, %(unchanged)s unchanged, "
+        "%(failed)s failed to start.",
+        ["generation", "path", "started", "stopped", "reconfigured", "unchanged", "failed"],
+        "A new configuration was validated and reconciled with the running components. A "
+        "component that failed to start is reported by 20158; a changed one that failed to "
+        "restart keeps running with its previous options.",
     ),
     _define(
         "20251",
