@@ -39,6 +39,8 @@ class Node:
         self.supervisor = Supervisor(self.bus)
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[bool]] = set()
+        self.stop_reason = "requested"
 
     def load(self) -> Configuration:
         """Read and check the configuration; raises ConfigurationError."""
@@ -129,13 +131,19 @@ class Node:
             self.stop_reason = reason
             self._stopping.set()
 
+    def _reload_in_background(self, reason: str) -> None:
+        # Keep a reference: the loop only holds weak ones, and a reload must not vanish.
+        task = asyncio.ensure_future(self.reload(reason))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def run_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP")))
         await self._stopping.wait()
-        await self.shutdown(getattr(self, "stop_reason", "requested"))
+        await self.shutdown(self.stop_reason)
 
     async def shutdown(self, reason: str) -> None:
         self.bus.emit("20002", reason=reason)

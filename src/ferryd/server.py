@@ -22,14 +22,14 @@ from ferryd.lifecycle import Component, ComponentContext, Reconfigured
 
 Key = tuple[str, str]
 
-COMPONENTS: dict[Key, type[Component]] = {  # type: ignore[type-arg]
+COMPONENTS: dict[Key, type[Component[Any]]] = {
     ("event-handlers", "local-file"): LocalFileHandler,
     ("event-handlers", "standard-stream"): StandardStreamHandler,
     ("authentications", "application"): ApplicationAuthentication,
 }
 
 
-def component_class(section: Section) -> type[Component]:  # type: ignore[type-arg]
+def component_class(section: Section) -> type[Component[Any]]:
     assert isinstance(section.model, ComponentModel)
     return COMPONENTS[(section.kind, section.model.type)]
 
@@ -58,7 +58,7 @@ class ReconcileReport:
 class Supervisor:
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
-        self.components: dict[Key, Component] = {}  # type: ignore[type-arg]
+        self.components: dict[Key, Component[Any]] = {}
         self.configuration: Configuration | None = None
         self.generation = 0
 
@@ -66,7 +66,7 @@ class Supervisor:
         assert self.configuration is not None, "no configuration applied yet"
         return self.configuration
 
-    def find(self, key: Key) -> Component | None:  # type: ignore[type-arg]
+    def find(self, key: Key) -> Component[Any] | None:
         return self.components.get(key)
 
     async def apply(self, new: Configuration, drain_timeout: float = 0.0) -> ReconcileReport:
