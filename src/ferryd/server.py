@@ -13,7 +13,7 @@ from typing import Any
 
 from ferryd.auth.methods.application import ApplicationAuthentication
 from ferryd.config.configuration import Configuration, Section
-from ferryd.config.models import COMPONENT_KINDS, ComponentModel
+from ferryd.config.models import COMPONENT_KINDS, ComponentModel, changed_options
 from ferryd.config.problems import Problem
 from ferryd.events.bus import EventBus
 from ferryd.handlers.local_file import LocalFileHandler
@@ -104,11 +104,7 @@ class Supervisor:
             ):
                 report.reconfigured.append(key)
             else:
-                changed = sorted(
-                    n
-                    for n in type(model).model_fields
-                    if getattr(model, n, None) != getattr(running.model, n, None)
-                )
+                changed = changed_options(running.model, model)
                 await self._stop(key, drain_timeout)
                 if await self._start(section, report, quiet=True):
                     report.started.remove(key)

@@ -35,4 +35,5 @@ def verify_password(stored: str, password: str) -> bool:
             return False
         except (InvalidHashError, VerificationError) as error:
             raise UnsupportedHash(f"invalid argon2id hash: {error}") from None
-    raise UnsupportedHash(f"unsupported password hash scheme {stored.split('$')[1:2]}")
+    scheme = stored.split("$")[1] if stored.startswith("$") else "plain text"
+    raise UnsupportedHash(f"unsupported password hash scheme {scheme!r}")

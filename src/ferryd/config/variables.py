@@ -84,10 +84,6 @@ class Template:
     text: str
     parts: tuple[str | tuple[str, ...], ...]
 
-    @property
-    def variables(self) -> list[str]:
-        return [".".join(p) for p in self.parts if isinstance(p, tuple)]
-
     def render(self, resolve: Callable[[tuple[str, ...]], str]) -> str:
         return "".join(p if isinstance(p, str) else resolve(p) for p in self.parts)
 
@@ -169,7 +165,10 @@ def _walk(value: Any, path: tuple[str, ...]) -> str:
     for key in path:
         if not isinstance(value, Mapping):
             return MISSING
-        value = {str(k).lower(): v for k, v in value.items()}.get(key)
+        found = value.get(key)
+        if found is None:  # names are case-insensitive; ferryd's own keys are lower-case
+            found = next((v for k, v in value.items() if str(k).lower() == key), None)
+        value = found
         if value is None:
             return MISSING
     return (

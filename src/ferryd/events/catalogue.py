@@ -216,7 +216,3 @@ def definition(event_id: str) -> EventDefinition:
 def data_fields() -> frozenset[str]:
     """Every data member some event carries: these are valid top-level template names too."""
     return frozenset(f for d in _DEFINITIONS for f in d.fields)
-
-
-def all_groups() -> frozenset[str]:
-    return frozenset(g for d in _DEFINITIONS for g in d.groups)

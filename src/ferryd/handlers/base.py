@@ -12,7 +12,7 @@ import contextlib
 from abc import abstractmethod
 from typing import TypeVar
 
-from ferryd.config.models import EventHandlerModel
+from ferryd.config.models import EventHandlerModel, changed_options
 from ferryd.events.bus import Subscription
 from ferryd.events.event import Event
 from ferryd.events.filters import EventFilter
@@ -81,11 +81,7 @@ class EventHandler(Component[HandlerModelT]):
         self.state = State.STOPPED
 
     async def reconfigure(self, model: HandlerModelT) -> Reconfigured:
-        changed = {
-            name
-            for name in type(model).model_fields
-            if getattr(model, name) != getattr(self.model, name)
-        }
+        changed = set(changed_options(self.model, model))
         if not changed <= self.live_options:
             return Reconfigured.NEEDS_RESTART
         self.model = model

@@ -7,7 +7,12 @@ accounts default to ``application`` as in SFTPPlus.
 from __future__ import annotations
 
 from ferryd.config.models.authentications import ApplicationAuthenticationModel
-from ferryd.config.models.base import ComponentModel, EventHandlerModel, SectionModel
+from ferryd.config.models.base import (
+    ComponentModel,
+    EventHandlerModel,
+    SectionModel,
+    changed_options,
+)
 from ferryd.config.models.handlers import LocalFileHandlerModel, StandardStreamHandlerModel
 from ferryd.config.models.identities import (
     DEFAULT_GROUP,
@@ -66,5 +71,6 @@ __all__ = [
     "SectionModel",
     "ServerModel",
     "StandardStreamHandlerModel",
+    "changed_options",
     "types_of",
 ]

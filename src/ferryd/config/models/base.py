@@ -16,6 +16,11 @@ def option(default: Any = ..., *, doc: str, example: str, **constraints: Any) ->
     return Field(default, description=doc, examples=[example], **constraints)
 
 
+def changed_options(old: BaseModel, new: BaseModel) -> list[str]:
+    """Names of the options whose values differ, in declaration order (models of one class)."""
+    return [n for n in type(new).model_fields if getattr(old, n, None) != getattr(new, n, None)]
+
+
 class SectionModel(BaseModel):
     """One INI section; unknown options are errors, values are immutable once validated."""
 
