@@ -120,3 +120,16 @@ async def test_sighup_reopen_follows_an_external_move(
     await handler.stop(1)
     assert (config_dir / "log" / "s.log.old").read_text() == "20251\n"
     assert log.read_text().splitlines() == ["20254", "20251"]
+
+
+async def test_stop_delivers_every_event_already_queued(
+    write_ini: WriteIni, config_dir: Path
+) -> None:
+    handler, bus, _ = await handler_for(
+        write_ini, config_dir, "path = log/s.log\nentry_content = {id} {reason}\n"
+    )
+    for index in range(500):
+        bus.emit("20251", reason=f"n{index}")
+    await handler.stop(drain_timeout=5)
+    lines = (config_dir / "log" / "s.log").read_text().splitlines()
+    assert lines == [f"20251 n{index}" for index in range(500)]

@@ -1,0 +1,41 @@
+"""The standard-stream handler: filtered events on standard output, in entry_content form."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ferryd.config.loader import load_configuration
+from ferryd.events.bus import EventBus
+from ferryd.events.event import ServerRef
+from ferryd.handlers.standard_stream import StandardStreamHandler
+from ferryd.lifecycle import ComponentContext
+
+WriteIni = Callable[..., Path]
+
+
+async def test_events_reach_stdout_filtered_and_formatted(
+    write_ini: WriteIni, config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_ini(
+        "\n[event-handlers/console]\ntype = standard-stream\n"
+        "target = !20251\nentry_content = [{host.name}] {id} {message}\n"
+    )
+    configuration = load_configuration(config_dir, node="node-3")
+    bus = EventBus(ServerRef("s", "s", "node-3"))
+    bus.bind_loop()
+    bus.end_startup()
+    model = configuration.component_model(("event-handlers", "console"))
+    context = ComponentContext(bus, "event-handlers", "console", lambda: configuration)
+    handler = StandardStreamHandler(model, context)  # type: ignore[arg-type]
+    await handler.start()
+    bus.emit("20251", reason="skipped by target")
+    bus.emit("20143", path="/l/x.log", reason="disk full")
+    await handler.stop(drain_timeout=5)
+    await asyncio.sleep(0)
+    assert (
+        capsys.readouterr().out == "[node-3] 20143 Could not rotate log file /l/x.log: disk full\n"
+    )
