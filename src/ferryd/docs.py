@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferryd.config.models import MODELS, SectionModel, ServerModel
+from ferryd.config.models import MODELS, AccountModel, SectionModel, ServerModel
+from ferryd.config.models.access import FULL_CONTROL
 from ferryd.config.variables import TIMESTAMP_FORMATS, Template
 from ferryd.events.catalogue import CATALOGUE
 
@@ -54,10 +55,14 @@ def events_markdown() -> str:
     return "\n".join(lines)
 
 
-def _default(field: Any) -> str:
+def _default(field: Any, model: type[SectionModel]) -> str:
     if field.is_required():
         return "required"
     value = field.get_default(call_default_factory=True)
+    if value is None:
+        return "inherit" if model is AccountModel else "(empty)"
+    if value == FULL_CONTROL:
+        return "allow-full-control"
     if isinstance(value, Template):
         value = value.text
     if isinstance(value, bool):
@@ -97,7 +102,7 @@ def configuration_markdown() -> str:
         for name, field in model.model_fields.items():
             example = (field.examples or [""])[0]
             lines.append(
-                f"| `{name}` | {_cell(_default(field))} | {_cell(field.description or '')} | "
+                f"| `{name}` | {_cell(_default(field, model))} | {_cell(field.description or '')} | "
                 f"`{_cell(str(example))}` |"
             )
         lines.append("")

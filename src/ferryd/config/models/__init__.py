@@ -21,11 +21,13 @@ from ferryd.config.models.identities import (
     GroupModel,
 )
 from ferryd.config.models.server import ServerModel
+from ferryd.config.models.services import ServiceModel, SshServiceModel
 
 MODELS: dict[tuple[str, str], type[SectionModel]] = {
     ("event-handlers", "local-file"): LocalFileHandlerModel,
     ("event-handlers", "standard-stream"): StandardStreamHandlerModel,
     ("authentications", "application"): ApplicationAuthenticationModel,
+    ("services", "ssh"): SshServiceModel,
     ("accounts", "application"): AccountModel,
     ("groups", ""): GroupModel,
     ("administrators", ""): AdministratorModel,
@@ -70,6 +72,8 @@ __all__ = [
     "LocalFileHandlerModel",
     "SectionModel",
     "ServerModel",
+    "ServiceModel",
+    "SshServiceModel",
     "StandardStreamHandlerModel",
     "changed_options",
     "types_of",

@@ -8,8 +8,19 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from ferryd.config.models.access import (
+    FULL_CONTROL,
+    CredentialsOption,
+    DateTimeOption,
+    InheritBool,
+    InheritText,
+    PermissionsOption,
+    SizeOption,
+    SourceIpOption,
+    VirtualFoldersOption,
+)
 from ferryd.config.models.base import SectionModel, option
-from ferryd.config.models.types import CsvList, IniBool, Text
+from ferryd.config.models.types import CsvList, IniBool, LineList, Text
 
 DEFAULT_GROUP = "DEFAULT_GROUP"
 
@@ -40,8 +51,64 @@ class AccountModel(SectionModel):
     email: CsvList = option((), doc="Contact addresses.", example="ops@acme.example")
     password: Text = option(
         "",
-        doc="Password hash (argon2id as written by ferryd); empty: password login impossible.",
-        example="$argon2id$v=19$m=65536,t=3,p=4$...",
+        doc="Password hash: argon2id (what ferryd writes), `$6$`/`$5$` SHA-crypt, "
+        "`$pbkdf2-sha256$`/`$pbkdf2-sha512$`. A plain-text value is replaced by its argon2id "
+        "hash in the file when ferryd loads it (event 20197). Empty: no password login.",
+        example="$6$rounds=80000$SALT$HASH",
+    )
+    home_folder_path: InheritText = option(
+        None,
+        doc="Home folder (the jail); `inherit` or empty takes the primary group's.",
+        example="/srv/sftp/acme",
+    )
+    create_home_folder: InheritBool = option(
+        None,
+        doc="Create the home folder at login when missing; `inherit` takes the group's.",
+        example="yes",
+    )
+    permissions: PermissionsOption = option(
+        None,
+        doc="First line: global permissions; next lines `path-expression, permission...` "
+        "(see the permissions guide). The account's global set replaces the primary group's "
+        "and its path rules are tried before the groups'. `inherit`: the groups' only.",
+        example="allow-read, allow-list\n/inbox/*, allow-full-control",
+    )
+    virtual_folders: VirtualFoldersOption = option(
+        None,
+        doc="`/virtual/path, /real/path` per line, added to the groups' virtual folders.",
+        example="/shared, /srv/shared",
+    )
+    file_write_size: SizeOption = option(
+        None,
+        doc="Largest file, in bytes, an upload may write (0: no limit; `inherit`: group's).",
+        example="1073741824",
+    )
+    required_credentials: CredentialsOption = option(
+        None,
+        doc="`password`, `ssh-key` or `any`; `inherit` takes the primary group's.",
+        example="ssh-key",
+    )
+    ssh_authorized_keys_content: LineList = option(
+        (),
+        doc="OpenSSH public key lines (`ssh-ed25519 AAAA... comment`), one per line.",
+        example="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA... acme@laptop",
+    )
+    ssh_authorized_keys_path: Text = option(
+        "",
+        doc="An authorized_keys file, or a folder whose every file is read; read at each "
+        "login. A private key found there fails the login.",
+        example="/etc/ferryd/keys/acme.pub",
+    )
+    source_ip_filter: SourceIpOption = option(
+        None,
+        doc="`allow ADDRESS-OR-CIDR` / `deny ADDRESS-OR-CIDR` per line; the first match "
+        "wins and an unmatched address is refused. Overrides the groups' filters.",
+        example="allow 192.0.2.0/24\ndeny 0.0.0.0/0",
+    )
+    expire_datetime: DateTimeOption = option(
+        None,
+        doc="From this moment (ISO-8601; no offset means UTC) logins are refused.",
+        example="2026-12-31 18:00",
     )
     created: Text = option("", doc=_CREATED, example="2026-11-24")
     changed: Text = option("", doc=_CHANGED, example="2026-11-24")
@@ -61,6 +128,63 @@ class GroupModel(SectionModel):
     name: Text = option("", doc="Human name.", example="partners")
     enabled: IniBool = option(True, doc="`no` disables every account in the group.", example="no")
     description: Text = option("", doc="Free text.", example="External partners")
+    home_folder_path: Text = option(
+        "",
+        doc="Home folder of members: `${USER}` is the login name (appended as `/${USER}` "
+        "when absent); a `${SHARED}` prefix gives every member the same folder. Relative "
+        "paths are relative to the configuration folder. Empty: members need their own.",
+        example="/srv/sftp/${USER}",
+    )
+    create_home_folder: IniBool = option(
+        False,
+        doc="Create a missing home folder (and virtual folder targets) at login.",
+        example="yes",
+    )
+    home_folder_structure: LineList = option(
+        (),
+        doc="Folders, relative to the home folder, created at each login when missing.",
+        example="inbox\noutbox/archive",
+    )
+    permissions: PermissionsOption = option(
+        FULL_CONTROL,
+        doc="First line: global permissions (`allow-full-control`, `deny-full-control`, "
+        "`allow-read`, `allow-list`, `allow-traverse`, `allow-create-folder`, `allow-write`, "
+        "`allow-rename`, `allow-delete-file`, `allow-delete-folder`, `allow-set-attributes`, "
+        "`deny-...`); next lines `path-expression, permission...` where the expression is a "
+        "glob on the virtual path, `m/regex/` or `e/regex that must not match/`. The first "
+        "matching line replaces the global set; deny beats allow.",
+        example="allow-list, allow-traverse\n/inbox/*, allow-full-control",
+    )
+    virtual_folders: VirtualFoldersOption = option(
+        (),
+        doc="`/virtual/path, /real/path` per line (`${USER}` allowed in the real path).",
+        example="/shared, /srv/shared",
+    )
+    file_write_size: SizeOption = option(
+        0, doc="Largest file, in bytes, an upload may write; 0: no limit.", example="1048576"
+    )
+    required_credentials: CredentialsOption = option(
+        "any", doc="`password`, `ssh-key` or `any` (either is enough).", example="ssh-key"
+    )
+    ssh_authorized_keys_path: Text = option(
+        "",
+        doc="Folder holding one authorized_keys file per member (`${USER}` appended unless "
+        "present), or with a `${SHARED}` prefix one file for all.",
+        example="/etc/ferryd/keys/${USER}",
+    )
+    source_ip_filter: SourceIpOption = option(
+        None,
+        doc="`allow`/`deny` ADDRESS-OR-CIDR per line: the group applies only to peers it "
+        "allows; a login with no group left is refused.",
+        example="allow 10.0.0.0/8",
+    )
+    upload_mode: Literal["atomic", "atomic-resumable", "direct"] = option(
+        "atomic",
+        doc="`atomic`: uploads go to a hidden temporary file published on a successful "
+        "close; `atomic-resumable`: the same, but an interrupted upload is published so the "
+        "client can resume it; `direct`: write the final file in place.",
+        example="atomic-resumable",
+    )
     created: Text = option("", doc=_CREATED, example="2026-11-24")
     changed: Text = option("", doc=_CHANGED, example="2026-11-24")
 
