@@ -35,5 +35,9 @@ docs: $(STAMP)
 test: $(STAMP) system-deps lint typecheck
 	$(BIN)/pytest
 
+# Not part of `test`: minutes of 1 GiB transfers. Extra options: make bench BENCH_ARGS=--quick
+bench: $(STAMP) system-deps
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) run .pytest_cache .mypy_cache .ruff_cache

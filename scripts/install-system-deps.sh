@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need, only when some are missing (idempotent, quiet).
 set -euo pipefail
-PACKAGES=(openssh-client)
+PACKAGES=(openssh-client openssh-server)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -139,8 +139,21 @@ rotate_count = 30
 name = Console
 type = standard-stream
 
+[services/DEFAULT-SSH]
+name = SFTP
+type = ssh
+address = 127.0.0.1
+port = 10022
+; SCP for clients that use the legacy protocol (`scp -O`); OpenSSH's scp uses SFTP.
+scp = yes
+
 [groups/DEFAULT_GROUP]
 name = DEFAULT_GROUP
+; Each account gets files/<login name>, created at its first login.
+home_folder_path = files/${{USER}}
+create_home_folder = yes
+permissions = allow-full-control
+upload_mode = atomic
 
 [administrators/DEFAULT-ADMINISTRATOR-UUID]
 name = {ADMIN_NAME}
@@ -186,5 +199,6 @@ def describe(credentials: Credentials) -> str:
         f"  SSH host keys: {', '.join(name for name, _, _ in HOST_KEYS)}; TLS: {TLS_FILE}\n"
         f"Administrator  {ADMIN_NAME} / {credentials.admin_password}\n"
         f"Demo account   {DEMO_NAME} / {credentials.demo_password}\n"
+        f"SFTP           sftp -P 10022 {DEMO_NAME}@127.0.0.1\n"
         "These passwords are shown only this once; only their hashes are stored.\n"
     )

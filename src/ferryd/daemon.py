@@ -8,6 +8,7 @@ and line, and the last good configuration keeps running untouched.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferryd import __version__
+from ferryd.auth.plain_passwords import hash_plain_passwords
 from ferryd.config.configuration import Configuration
 from ferryd.config.loader import load_configuration, node_name
 from ferryd.config.problems import ConfigurationError, Problem
@@ -44,13 +46,23 @@ class Node:
 
     def load(self) -> Configuration:
         """Read and check the configuration; raises ConfigurationError."""
-        configuration = load_configuration(
-            self.options.config_dir, node=self.options.node_name, overrides=self.options.overrides
-        )
+        configuration = self._read()
+        hashed = hash_plain_passwords(configuration)
+        if hashed:
+            configuration = self._read()
+            for entry in hashed:
+                self.bus.emit(
+                    "20197", account_name=entry.account_name, path=entry.path, line=entry.line
+                )
         problems = preflight(configuration)
         if problems:
             raise ConfigurationError(problems)
         return configuration
+
+    def _read(self) -> Configuration:
+        return load_configuration(
+            self.options.config_dir, node=self.options.node_name, overrides=self.options.overrides
+        )
 
     def _identify(self, configuration: Configuration) -> None:
         self.bus.server = ServerRef(
@@ -152,7 +164,16 @@ class Node:
         await self.supervisor.stop_all(drain)
 
 
+def _quiet_libraries() -> None:
+    """Everything a user should see goes through the event bus, not library loggers."""
+    for name in ("asyncssh",):
+        library = logging.getLogger(name)
+        library.addHandler(logging.NullHandler())
+        library.propagate = False
+
+
 async def serve(options: NodeOptions) -> int:
+    _quiet_libraries()
     node = Node(options)
     try:
         failures = await node.start()

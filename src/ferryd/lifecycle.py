@@ -40,12 +40,20 @@ class ComponentStatus:
     detail: str = ""
 
 
+def _nothing_running(key: tuple[str, str]) -> Component[Any] | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ComponentContext:
+    """What a component may use of its node; ``find`` looks up another running component
+    by ``(kind, uuid)`` (a service finds its authentication methods this way)."""
+
     bus: EventBus
     kind: str
     uuid: str
     configuration: Callable[[], Configuration]
+    find: Callable[[tuple[str, str]], Component[Any] | None] = _nothing_running
 
 
 class Component(ABC, Generic[ModelT]):

@@ -19,6 +19,7 @@ from ferryd.events.bus import EventBus
 from ferryd.handlers.local_file import LocalFileHandler
 from ferryd.handlers.standard_stream import StandardStreamHandler
 from ferryd.lifecycle import Component, ComponentContext, Reconfigured
+from ferryd.services.ssh.service import SshService
 
 Key = tuple[str, str]
 
@@ -26,6 +27,7 @@ COMPONENTS: dict[Key, type[Component[Any]]] = {
     ("event-handlers", "local-file"): LocalFileHandler,
     ("event-handlers", "standard-stream"): StandardStreamHandler,
     ("authentications", "application"): ApplicationAuthentication,
+    ("services", "ssh"): SshService,
 }
 
 
@@ -147,7 +149,9 @@ class Supervisor:
     async def _start(self, section: Section, report: ReconcileReport, quiet: bool = False) -> bool:
         model = section.model
         assert isinstance(model, ComponentModel)
-        context = ComponentContext(self.bus, section.kind, section.uuid, self.current)
+        context = ComponentContext(
+            self.bus, section.kind, section.uuid, self.current, self.find
+        )
         component = component_class(section)(model, context)
         fields: dict[str, Any] = {
             "kind": section.kind,

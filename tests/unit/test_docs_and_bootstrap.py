@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from ferryd.auth.methods.application import ApplicationAuthentication, Outcome
+from ferryd.auth.credentials import Credentials, Outcome
+from ferryd.auth.methods.application import ApplicationAuthentication
 from ferryd.auth.passwords import UnsupportedHash, hash_password, verify_password
 from ferryd.bootstrap import AlreadyInitialised, initialise, planned_files
 from ferryd.config.loader import load_configuration
 from ferryd.config.models import MODELS, ServerModel
 from ferryd.docs import configuration_markdown, events_markdown
 from ferryd.events.bus import EventBus
-from ferryd.events.event import ServerRef
+from ferryd.events.event import Peer, ServerRef
 from ferryd.lifecycle import ComponentContext
 from ferryd.server import preflight
 
@@ -107,9 +108,15 @@ async def test_application_method_accepts_rejects_and_passes_on(
     )
     method = ApplicationAuthentication(model, context)  # type: ignore[arg-type]
     await method.start()
-    accepted = await method.authenticate_password("demo", demo_password)
+    peer = Peer("127.0.0.1", 50000)
+
+    def password(name: str, secret: str) -> Credentials:
+        return Credentials("password", name, peer, password=secret)
+
+    accepted = await method.authenticate(password("demo", demo_password))
     assert accepted.outcome is Outcome.ACCEPT and accepted.account is not None
-    rejected = await method.authenticate_password("demo", "wrong")
+    assert accepted.account.home == folder / "files" / "demo"
+    rejected = await method.authenticate(password("demo", "wrong"))
     assert (rejected.outcome, rejected.reason) == (Outcome.REJECT, "invalid password")
-    unknown = await asyncio.wait_for(method.authenticate_password("nobody", "x"), 5)
+    unknown = await asyncio.wait_for(method.authenticate(password("nobody", "x")), 5)
     assert unknown.outcome is Outcome.UNKNOWN

@@ -83,11 +83,51 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         "A handler reached its `fail_after_errors` limit and was stopped.",
     ),
     _define(
+        "20042",
+        ["authenticated", "session", "file-operation", "operation-create-folder", "success"],
+        "Home folder %(path)s created for %(username)s.",
+        ["username", "path"],
+        "A missing home folder (or virtual folder target) was created at login "
+        "(`create_home_folder = yes`).",
+    ),
+    _define(
+        "20067",
+        ["authentication", "session", "failure"],
+        "Login of %(username)s refused: home folder unusable: %(reason)s",
+        ["username", "reason"],
+        "The account authenticated but its home folder is missing, cannot be created, or a "
+        "virtual folder collides with a real one; the session is closed.",
+    ),
+    _define(
+        "20081",
+        ["authentication", "session", "failure"],
+        "No authentication method knows %(username)s (%(credentials_type)s).",
+        ["username", "credentials_type", "reason"],
+        "Every method in the service's list answered 'unknown user': the login fails.",
+    ),
+    _define(
         "20143",
         ["operational", "failure", "failure-specific"],
         "Could not rotate log file %(path)s: %(reason)s",
         ["path", "reason"],
         "Rotating a `local-file` log failed; entries keep going to the current file.",
+    ),
+    _define(
+        "20137",
+        ["authentication", "authenticated", "session", "success"],
+        "%(username)s authenticated with %(credentials_type)s by %(method_type)s method "
+        "%(method_name)s (groups %(groups)s).",
+        ["username", "credentials_type", "method_name", "method_type", "groups"],
+        "A login succeeded.",
+    ),
+    _define(
+        "20142",
+        ["authentication", "session", "failure"],
+        "Login of %(username)s with %(credentials_type)s rejected by %(method_type)s method "
+        "%(method_name)s: %(reason)s",
+        ["username", "credentials_type", "method_name", "method_type", "reason"],
+        "A method rejected the login: wrong password or key, disabled or expired account, "
+        "refused source address, credential type not allowed (`required_credentials`).",
     ),
     _define(
         "20156",
@@ -139,6 +179,14 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         "A `local-file` log with `rotate_count = -1` was truncated.",
     ),
     _define(
+        "20197",
+        ["configuration", "operational", "informational"],
+        "Plain-text password of account %(account_name)s replaced by its hash in %(path)s.",
+        ["account_name", "path", "line"],
+        "An account had a plain-text `password`; ferryd stored its argon2id hash in the file "
+        "in place (the plain text never reaches a log).",
+    ),
+    _define(
         "20181",
         ["process", "operational", "success"],
         "ferryd %(product_version)s started as node %(node_name)s (pid %(pid)s).",
@@ -186,6 +234,118 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         "Log file %(path)s reopened (%(reason)s).",
         ["path", "reason"],
         "A `local-file` handler reopened its file, after SIGHUP or an external rotation.",
+    ),
+    _define(
+        "30011",
+        ["ssh", "session", "authenticated", "success"],
+        "%(subsystem)s session started for %(username)s in %(home)s.",
+        ["subsystem", "username", "home"],
+        "An authenticated client opened an SFTP or SCP session.",
+    ),
+    _define(
+        "30012",
+        ["ssh", "session", "authenticated", "success"],
+        "%(subsystem)s session of %(username)s ended after %(duration)s seconds.",
+        ["subsystem", "username", "duration"],
+        "An SFTP or SCP session ended (the client closed it or the connection was cut; "
+        "open uploads are handled as their `upload_mode` says).",
+    ),
+    _define(
+        "30013",
+        ["ssh", "session", "failure"],
+        "SSH connection from %(address)s:%(port)s failed before login: %(reason)s",
+        ["address", "port", "reason"],
+        "Key exchange or algorithm negotiation failed, or the client left before logging in.",
+    ),
+    _define(
+        "30014",
+        ["ssh", "session", "informational"],
+        "New SSH connection from %(address)s:%(port)s.",
+        ["address", "port"],
+        "A TCP connection was accepted by an SSH service.",
+    ),
+    _define(
+        "30015",
+        ["ssh", "session", "informational"],
+        "SSH connection from %(address)s:%(port)s closed after %(duration)s seconds "
+        "(%(reason)s).",
+        ["address", "port", "duration", "reason"],
+        "An SSH connection ended.",
+    ),
+    _define(
+        "30016",
+        ["ssh", "session", "informational"],
+        "SSH connection of %(username)s closed after %(timeout)s idle seconds.",
+        ["username", "timeout"],
+        "No request arrived for `idle_connection_timeout` seconds.",
+    ),
+    _define(
+        "30020",
+        ["ssh", "file-operation", "operation-read", "success"],
+        "%(username)s opened %(path)s for %(mode)s.",
+        ["username", "path", "real_path", "file", "mode"],
+        "A file was opened for reading (download).",
+    ),
+    _define(
+        "30021",
+        ["ssh", "file-operation", "operation-write", "success"],
+        "%(username)s opened %(path)s for %(mode)s.",
+        ["username", "path", "real_path", "file", "mode"],
+        "A file was opened for writing (`writing`, `writing with append`, `reading and "
+        "writing`).",
+    ),
+    _define(
+        "30041",
+        ["ssh", "file-operation", "operation-read", "failure"],
+        "%(operation)s of %(path)s by %(username)s failed: %(reason)s",
+        ["username", "operation", "path", "real_path", "file", "reason"],
+        "A request was refused or failed: permission denied, no such file, outside the home "
+        "folder, limit reached. `operation` names the request (open, stat, list, ...).",
+    ),
+    _define(
+        "30042",
+        ["ssh", "file-operation", "operation-write", "failure"],
+        "Upload of %(path)s by %(username)s failed after %(size)s bytes: %(reason)s",
+        ["username", "path", "real_path", "file", "size", "duration", "reason"],
+        "An upload did not complete (connection cut, write error, limit): with `atomic` "
+        "nothing was published; with `atomic-resumable` the partial file was.",
+    ),
+    _define(
+        "30050",
+        ["ssh", "file-operation", "success"],
+        "%(username)s: %(operation)s %(path)s%(details)s",
+        ["username", "operation", "path", "real_path", "file", "destination", "details"],
+        "A change other than an upload: `rename` (with `destination`), `delete`, `mkdir`, "
+        "`rmdir`, `setstat` (`details` lists attributes), `symlink`, `link`.",
+    ),
+    _define(
+        "30051",
+        ["ssh", "session", "failure"],
+        "Connection from %(address)s:%(port)s refused: %(limit)s concurrent connections "
+        "reached.",
+        ["address", "port", "limit"],
+        "`maximum_concurrent_connections` was reached; the connection is closed at once.",
+    ),
+    _define(
+        "30067",
+        ["ssh", "file-operation", "operation-read", "success"],
+        "%(username)s downloaded %(path)s: %(size)s bytes in %(duration)s seconds.",
+        ["username", "path", "real_path", "file", "size", "duration"],
+        "A file opened only for reading was closed.",
+    ),
+    _define(
+        "30068",
+        ["ssh", "file-operation", "operation-write", "success"],
+        "%(username)s uploaded %(path)s: %(size)s bytes in %(duration)s seconds.",
+        ["username", "path", "real_path", "file", "size", "duration"],
+        "An upload was closed and is durable and published under its final name.",
+    ),
+    _define(
+        "30076",
+        ["ssh", "component-activation", "operational", "informational"],
+        "SSH service %(name)s listening on %(address)s:%(port)s.",
+        ["name", "address", "port"],
+        "The service is bound and accepts connections (also after a rebind).",
     ),
 )
 

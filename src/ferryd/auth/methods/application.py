@@ -1,31 +1,22 @@
 """``application`` authentication: accounts defined in the configuration itself.
 
 It reads accounts from the node's current configuration at each attempt, so an account added,
-disabled or given a new password is in force for the next login without touching the method.
+disabled or given a new password or key is in force for the next login without touching the
+method, while sessions already open keep the account they logged in with.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
-from dataclasses import dataclass
 
+import asyncssh
+
+from ferryd.auth.account import Account, AccountRefused, resolve_account
+from ferryd.auth.authorized_keys import read_authorized_keys
+from ferryd.auth.credentials import Credentials, Decision, Outcome
 from ferryd.auth.passwords import UnsupportedHash, verify_password
 from ferryd.config.models import AccountModel, ApplicationAuthenticationModel
 from ferryd.lifecycle import Component, Reconfigured, State
-
-
-class Outcome(enum.Enum):
-    ACCEPT = "accept"
-    REJECT = "reject"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    outcome: Outcome
-    reason: str = ""
-    account: AccountModel | None = None
 
 
 class ApplicationAuthentication(Component[ApplicationAuthenticationModel]):
@@ -39,25 +30,45 @@ class ApplicationAuthentication(Component[ApplicationAuthenticationModel]):
         self.model = model
         return Reconfigured.APPLIED
 
-    async def authenticate_password(self, username: str, password: str) -> Decision:
+    async def authenticate(self, credentials: Credentials) -> Decision:
         configuration = self.configuration
-        found = configuration.account_named(username)
+        found = configuration.account_named(credentials.username)
         if found is None:
             return Decision(Outcome.UNKNOWN, "no such account")
-        _, account = found
+        section, model = found
         allowed = self.model.allowed_groups
-        if allowed and not set(account.group) & set(allowed):
+        if allowed and not set(model.group) & set(allowed):
             return Decision(Outcome.UNKNOWN, "account is not in the method's allowed_groups")
-        if not account.enabled:
-            return Decision(Outcome.REJECT, "account is disabled", account)
-        for uuid in account.group:
-            group = configuration.group(uuid)
-            if group is not None and not group.enabled:
-                return Decision(Outcome.REJECT, f"group {uuid} is disabled", account)
         try:
-            matched = await asyncio.to_thread(verify_password, account.password, password)
+            account = resolve_account(configuration, section.uuid, model, credentials.peer.address)
+        except AccountRefused as refused:
+            return Decision(Outcome.REJECT, str(refused))
+        required = account.required_credentials
+        if required != "any" and required != credentials.type:
+            return Decision(
+                Outcome.REJECT, f"{credentials.type} logins not allowed (requires {required})"
+            )
+        if credentials.type == "password":
+            return await self._password(model, account, credentials.password)
+        return await self._key(account, credentials)
+
+    async def _password(self, model: AccountModel, account: Account, password: str) -> Decision:
+        if not model.password:
+            return Decision(Outcome.REJECT, "account has no password")
+        try:
+            matched = await asyncio.to_thread(verify_password, model.password, password)
         except UnsupportedHash as error:
-            return Decision(Outcome.REJECT, str(error), account)
+            return Decision(Outcome.REJECT, str(error))
         if not matched:
-            return Decision(Outcome.REJECT, "invalid password", account)
+            return Decision(Outcome.REJECT, "invalid password")
+        return Decision(Outcome.ACCEPT, "", account)
+
+    async def _key(self, account: Account, credentials: Credentials) -> Decision:
+        try:
+            keys = await asyncio.to_thread(read_authorized_keys, account)
+            offered = asyncssh.import_public_key(credentials.public_key)
+        except (OSError, ValueError) as error:
+            return Decision(Outcome.REJECT, str(error))
+        if keys is None or keys.validate(offered, "", credentials.peer.address) is None:
+            return Decision(Outcome.REJECT, "public key not authorized")
         return Decision(Outcome.ACCEPT, "", account)

@@ -1,0 +1,171 @@
+"""The account a session runs as: an account section merged with its groups for one peer.
+
+Resolution happens once per login, from the configuration in force at that moment, so an
+edited account applies to the next login while open sessions keep what they logged in with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ferryd.config.configuration import Configuration
+from ferryd.config.models import DEFAULT_GROUP, AccountModel, GroupModel
+from ferryd.config.models.access import FULL_CONTROL, Permissions, VirtualFolder
+
+_SHARED = "${SHARED}"
+_USER = "${USER}"
+_UNSAFE_IN_PATH = str.maketrans({c: "." for c in '\\/:*?"<>|@'})
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """Everything a session needs; paths are absolute real paths."""
+
+    uuid: str
+    name: str
+    groups: tuple[str, ...]
+    home: Path
+    create_home: bool
+    home_structure: tuple[str, ...]
+    permissions: Permissions
+    virtual_folders: tuple[VirtualFolder, ...]
+    file_write_size: int
+    upload_mode: str
+    required_credentials: str
+    authorized_keys: tuple[str, ...]
+    authorized_keys_path: Path | None
+    umask: int
+
+    @property
+    def primary_group(self) -> str:
+        return self.groups[0]
+
+
+class AccountRefused(Exception):
+    """The account may not log in now; the message is the reason events carry."""
+
+
+def path_safe(username: str) -> str:
+    """The login name as a single path component (SFTPPlus replaces ``\\ / : * ? " < > | @``)."""
+    safe = username.translate(_UNSAFE_IN_PATH)
+    return "." * len(safe) if set(safe) <= {"."} else safe
+
+
+def _groups(configuration: Configuration, model: AccountModel) -> list[tuple[str, GroupModel]]:
+    found = []
+    for uuid in model.group or (DEFAULT_GROUP,):
+        group = configuration.group(uuid)
+        if group is None:
+            raise AccountRefused(f"group {uuid!r} does not exist")
+        found.append((uuid, group))
+    return found
+
+
+def check_login_allowed(
+    configuration: Configuration,
+    model: AccountModel,
+    peer_address: str,
+    now: datetime | None = None,
+) -> list[tuple[str, GroupModel]]:
+    """The groups that apply to this peer; raise AccountRefused when the login is not allowed."""
+    if not model.enabled:
+        raise AccountRefused("account is disabled")
+    groups = _groups(configuration, model)
+    for uuid, group in groups:
+        if not group.enabled:
+            raise AccountRefused(f"group {uuid!r} is disabled")
+    moment = now or datetime.now(UTC)
+    if model.expire_datetime is not None and moment >= model.expire_datetime:
+        raise AccountRefused(f"account expired on {model.expire_datetime.isoformat()}")
+    if model.source_ip_filter is not None:
+        if not model.source_ip_filter.permits(peer_address):
+            raise AccountRefused(f"source address {peer_address} refused by source_ip_filter")
+        return groups
+    applying = [
+        (uuid, group)
+        for uuid, group in groups
+        if group.source_ip_filter is None or group.source_ip_filter.permits(peer_address)
+    ]
+    if not applying:
+        raise AccountRefused(f"source address {peer_address} refused by every group's filter")
+    return applying
+
+
+def _home(configuration: Configuration, model: AccountModel, primary: GroupModel) -> Path:
+    user = path_safe(model.name)
+    if model.home_folder_path is not None:
+        text = model.home_folder_path.replace(_USER, user)
+    else:
+        text = primary.home_folder_path.strip()
+        if not text:
+            raise AccountRefused("no home folder: set home_folder_path on the account or group")
+        if text.startswith(_SHARED):
+            text = text[len(_SHARED) :] or "/"
+        elif _USER not in text:
+            text = text.rstrip("/") + "/" + _USER
+        text = text.replace(_USER, user)
+    return configuration.resolve_path(text)
+
+
+def _keys_path(
+    configuration: Configuration, model: AccountModel, primary: GroupModel
+) -> Path | None:
+    user = path_safe(model.name)
+    if model.ssh_authorized_keys_path:
+        return configuration.resolve_path(model.ssh_authorized_keys_path.replace(_USER, user))
+    text = primary.ssh_authorized_keys_path.strip()
+    if not text:
+        return None
+    if text.startswith(_SHARED):
+        text = text[len(_SHARED) :]
+    elif _USER not in text:
+        text = text.rstrip("/") + "/" + _USER
+    return configuration.resolve_path(text.replace(_USER, user))
+
+
+def resolve_account(
+    configuration: Configuration,
+    uuid: str,
+    model: AccountModel,
+    peer_address: str,
+    now: datetime | None = None,
+) -> Account:
+    """Merge account and groups (reference 3.5): scalars from the primary group that applies,
+    permission rules and virtual folders from every group, the account's own first."""
+    groups = check_login_allowed(configuration, model, peer_address, now)
+    primary = groups[0][1]
+    user = model.name
+    rules = list(model.permissions.rules) if model.permissions else []
+    for _, group in groups:
+        rules.extend((group.permissions or FULL_CONTROL).rules)
+    global_set = (model.permissions or primary.permissions or FULL_CONTROL).global_set
+    folders: dict[str, VirtualFolder] = {}
+    for source in [model.virtual_folders or ()] + [g.virtual_folders or () for _, g in groups]:
+        for folder in source:
+            real = str(configuration.resolve_path(folder.for_user(path_safe(user)).real))
+            folders.setdefault(folder.virtual, VirtualFolder(folder.virtual, real))
+    return Account(
+        uuid=uuid,
+        name=user,
+        groups=tuple(g for g, _ in groups),
+        home=_home(configuration, model, primary),
+        create_home=(
+            model.create_home_folder
+            if model.create_home_folder is not None
+            else primary.create_home_folder
+        ),
+        home_structure=primary.home_folder_structure,
+        permissions=Permissions(global_set, tuple(rules)).for_user(user),
+        virtual_folders=tuple(folders.values()),
+        file_write_size=(
+            model.file_write_size if model.file_write_size is not None else primary.file_write_size
+        )
+        or 0,
+        upload_mode=primary.upload_mode,
+        required_credentials=model.required_credentials or primary.required_credentials or "any",
+        authorized_keys=model.ssh_authorized_keys_content,
+        authorized_keys_path=_keys_path(configuration, model, primary),
+        umask=configuration.server.umask_value,
+    )

@@ -1,0 +1,248 @@
+"""One SSH connection: login through the authentication chain, then SFTP/SCP sessions.
+
+asyncssh calls the hooks here (``validate_password``, ``validate_public_key``...); each login
+attempt becomes one chain run and one event, and a successful login prepares the account's
+home before any session can start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+import asyncssh
+
+from ferryd.auth import chain
+from ferryd.auth.account import Account
+from ferryd.auth.credentials import CredentialType, Credentials, Decision, Outcome
+from ferryd.events.event import AccountRef, ComponentRef, Peer
+from ferryd.fs.account_fs import AccountFS
+from ferryd.services.ssh.sftp import SftpSession
+
+if TYPE_CHECKING:
+    from ferryd.services.ssh.service import SshService
+
+
+def peer_of(conn: asyncssh.SSHServerConnection) -> Peer:
+    address, port = conn.get_extra_info("peername")[:2]
+    family = "IPv6" if ":" in address and not address.startswith("::ffff:") else "IPv4"
+    if address.startswith("::ffff:"):
+        address = address[len("::ffff:") :]
+    return Peer(address=address, port=int(port), family=family)
+
+
+class SshConnection(asyncssh.SSHServer):
+    def __init__(self, service: SshService) -> None:
+        self._service = service
+        self._conn: asyncssh.SSHServerConnection | None = None
+        self.peer = Peer("", 0)
+        self._opened = time.monotonic()
+        self._last_activity = time.monotonic()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._key_decisions: dict[str, tuple[Decision, ComponentRef | None]] = {}
+        self._accepted: tuple[Decision, ComponentRef | None, CredentialType] | None = None
+        self.account: Account | None = None
+        self.fs: AccountFS | None = None
+        self._refused = False
+        self._close_reason = "closed by the client"
+
+    # -- connection --------------------------------------------------------------------
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:  # type: ignore[override]
+        self._conn = conn
+        self.peer = peer_of(conn)
+        service = self._service
+        limit = service.model.maximum_concurrent_connections
+        if limit and service.open_connections() >= limit:
+            self._refused = True
+            service.emit(
+                "30051",
+                account=self._peer_ref(""),
+                address=self.peer.address,
+                port=self.peer.port,
+                limit=limit,
+            )
+            conn.abort()
+            return
+        service.track(self)
+        service.emit(
+            "30014", account=self._peer_ref(""), address=self.peer.address, port=self.peer.port
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        if self._refused:
+            return
+        self._service.forget(self)
+        reason = self._close_reason if exc is None else str(exc) or type(exc).__name__
+        if self.account is None and exc is not None:
+            self._service.emit(
+                "30013",
+                account=self._peer_ref(""),
+                address=self.peer.address,
+                port=self.peer.port,
+                reason=reason,
+            )
+        self._service.emit(
+            "30015",
+            account=self._account_ref(),
+            address=self.peer.address,
+            port=self.peer.port,
+            duration=round(time.monotonic() - self._opened, 3),
+            reason=reason,
+        )
+
+    def close(self, reason: str) -> None:
+        self._close_reason = reason
+        if self._conn is not None:
+            self._conn.close()
+
+    def _peer_ref(self, username: str) -> AccountRef:
+        return AccountRef(name=username, peer=self.peer)
+
+    def _account_ref(self) -> AccountRef:
+        if self.account is None:
+            return self._peer_ref("")
+        return AccountRef(name=self.account.name, uuid=self.account.uuid, peer=self.peer)
+
+    # -- authentication ----------------------------------------------------------------
+
+    def begin_auth(self, username: str) -> bool:
+        message = self._service.model.before_login_message
+        if message and self._conn is not None:
+            self._conn.send_auth_banner(message + "\n")
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    async def validate_password(self, username: str, password: str) -> bool:
+        credentials = Credentials("password", username, self.peer, password=password)
+        decision, method = await self._authenticate(credentials)
+        return self._conclude(credentials, decision, method)
+
+    async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        line = key.export_public_key().decode("ascii").strip()
+        # asyncssh asks twice per key (query, then signed); one chain run and event per key.
+        cached = self._key_decisions.get(username + "\0" + line)
+        credentials = Credentials("ssh-key", username, self.peer, public_key=line)
+        if cached is None:
+            cached = await self._authenticate(credentials)
+            self._key_decisions[username + "\0" + line] = cached
+            self._conclude(credentials, *cached)
+        decision, method = cached
+        if decision.outcome is Outcome.ACCEPT:
+            self._accepted = (decision, method, "ssh-key")
+            return True
+        return False
+
+    async def _authenticate(
+        self, credentials: Credentials
+    ) -> tuple[Decision, ComponentRef | None]:
+        service = self._service
+        result = await chain.authenticate(
+            service.authentication_uuids(),
+            service.configuration,
+            service.context.find,
+            credentials,
+        )
+        return result.decision, result.method
+
+    def _conclude(
+        self, credentials: Credentials, decision: Decision, method: ComponentRef | None
+    ) -> bool:
+        """Emit the rejection events; acceptance is announced once the login completes."""
+        ref = self._peer_ref(credentials.username)
+        if decision.outcome is Outcome.ACCEPT:
+            if credentials.type == "password":
+                self._accepted = (decision, method, "password")
+            return True
+        if decision.outcome is Outcome.UNKNOWN:
+            self._service.emit(
+                "20081",
+                account=ref,
+                username=credentials.username,
+                credentials_type=credentials.type,
+                reason=decision.reason,
+            )
+            return False
+        self._service.emit(
+            "20142",
+            account=ref,
+            username=credentials.username,
+            credentials_type=credentials.type,
+            method_name=method.name if method else "-",
+            method_type=method.type if method else "-",
+            reason=decision.reason,
+        )
+        return False
+
+    async def auth_completed(self) -> None:
+        assert self._accepted is not None and self._accepted[0].account is not None
+        decision, method, credentials_type = self._accepted
+        account = decision.account
+        assert account is not None
+        self.account = account
+        ref = self._account_ref()
+        self._service.emit(
+            "20137",
+            account=ref,
+            username=account.name,
+            credentials_type=credentials_type,
+            method_name=method.name if method else "-",
+            method_type=method.type if method else "-",
+            groups=", ".join(account.groups),
+        )
+        fs = AccountFS(account, node_name=self._service.configuration.node_name)
+        try:
+            created = await asyncio.to_thread(fs.prepare)
+        except OSError as error:
+            self._service.emit(
+                "20067", account=ref, username=account.name, reason=error.strerror or str(error)
+            )
+            self.close("home folder unusable")
+            return
+        for path in created or ():
+            self._service.emit("20042", account=ref, username=account.name, path=str(path))
+        self.fs = fs
+        self.touch()
+
+    # -- sessions ----------------------------------------------------------------------
+
+    def touch(self) -> None:
+        """Note activity; the idle timer closes the connection after a quiet period."""
+        self._last_activity = time.monotonic()
+        if self._idle_timer is None:
+            self._arm_idle_timer(self._service.model.idle_timeout)
+
+    def _arm_idle_timer(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._idle_timer = loop.call_later(max(delay, 0.05), self._check_idle)
+
+    def _check_idle(self) -> None:
+        timeout = self._service.model.idle_timeout
+        idle = time.monotonic() - self._last_activity
+        if idle >= timeout:
+            self._idle_timer = None
+            name = self.account.name if self.account else ""
+            self._service.emit(
+                "30016", account=self._account_ref(), username=name, timeout=timeout
+            )
+            self.close(f"idle for {timeout:g} seconds")
+            return
+        self._arm_idle_timer(timeout - idle)
+
+    def sftp_session(self, chan: asyncssh.SSHServerChannel[bytes]) -> SftpSession:
+        assert self.fs is not None and self.account is not None
+        subsystem = "SCP" if chan.get_command() else "SFTP"
+        return SftpSession(
+            chan, self.fs, self._account_ref(), self._service.emit, self.touch, subsystem
+        )

@@ -1,0 +1,386 @@
+"""SFTP (and SCP, which asyncssh runs on the same object) mapped onto the account filesystem.
+
+This adapter decides no policy: the account filesystem checks the jail and permissions and
+publishes uploads; here requests are translated, and every outcome becomes an event. Errors
+are ``OSError`` with an errno, which asyncssh turns into the status codes clients expect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncssh
+from asyncssh import SFTPAttrs, SFTPName
+
+from ferryd.events.event import AccountRef
+from ferryd.fs.account_fs import AccountFS, ReadHandle, WriteHandle
+
+Emit = Callable[..., Any]
+
+
+def _mode_text(pflags: int) -> str:
+    if pflags & asyncssh.FXF_READ and pflags & asyncssh.FXF_WRITE:
+        return "reading and writing"
+    if pflags & asyncssh.FXF_APPEND:
+        return "writing with append"
+    return "writing" if pflags & asyncssh.FXF_WRITE else "reading"
+
+
+class _Opened:
+    """A handle with what its close event needs."""
+
+    __slots__ = ("handle", "started", "mode")
+
+    def __init__(self, handle: ReadHandle | WriteHandle, mode: str) -> None:
+        self.handle = handle
+        self.started = time.monotonic()
+        self.mode = mode
+
+
+class SftpSession(asyncssh.SFTPServer):
+    """One SFTP or SCP session of an authenticated account."""
+
+    def __init__(
+        self,
+        chan: asyncssh.SSHServerChannel[bytes],
+        fs: AccountFS,
+        account: AccountRef,
+        emit: Emit,
+        touch: Callable[[], None],
+        subsystem: str,
+    ) -> None:
+        super().__init__(chan)
+        self._fs = fs
+        self._account = account
+        self._emit = emit
+        self._touch = touch
+        self._open: set[_Opened] = set()
+        self._started = time.monotonic()
+        self._subsystem = subsystem
+        emit("30011", account=account, subsystem=subsystem, username=account.name, home="/")
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _path(self, path: bytes) -> str:
+        self._touch()
+        return self._fs.normalize(path)
+
+    def _file(self, virtual: str, real: str = "", size: int | None = None) -> dict[str, Any]:
+        return {
+            "path": virtual,
+            "real_path": real,
+            "name": virtual.rsplit("/", 1)[-1],
+            "size": size,
+        }
+
+    def _event(self, event_id: str, virtual: str, real: str = "", **data: Any) -> None:
+        self._emit(
+            event_id,
+            account=self._account,
+            username=self._account.name,
+            path=virtual,
+            real_path=real,
+            file=self._file(virtual, real, data.get("size")),
+            **data,
+        )
+
+    def _failed(self, operation: str, path: bytes | str, error: OSError) -> None:
+        virtual = path if isinstance(path, str) else path.decode("utf-8", "replace")
+        self._event("30041", virtual, operation=operation, reason=error.strerror or str(error))
+
+    def _changed(self, operation: str, virtual: str, details: str = "", **data: Any) -> None:
+        real = self._real(virtual)
+        self._event("30050", virtual, real, operation=operation, details=details, **data)
+
+    def _real(self, virtual: str) -> str:
+        try:
+            return self._fs.real_path(virtual)
+        except OSError:
+            return ""
+
+    # -- metadata ----------------------------------------------------------------------
+
+    def format_user(self, uid: int | None) -> str:
+        return self._account.name
+
+    def format_group(self, gid: int | None) -> str:
+        return self._account.name
+
+    def realpath(self, path: bytes) -> bytes:
+        try:
+            return self._fs.realpath(self._path(path)).encode()
+        except OSError as error:
+            self._failed("realpath", path, error)
+            raise
+
+    def stat(self, path: bytes) -> os.stat_result:
+        try:
+            return self._fs.stat(self._path(path))
+        except OSError as error:
+            self._failed("stat", path, error)
+            raise
+
+    def lstat(self, path: bytes) -> os.stat_result:
+        try:
+            return self._fs.lstat(self._path(path))
+        except OSError as error:
+            self._failed("lstat", path, error)
+            raise
+
+    async def scandir(self, path: bytes) -> AsyncIterator[SFTPName]:
+        try:
+            virtual = self._path(path)
+            entries = self._fs.listdir(virtual)
+        except OSError as error:
+            self._failed("list", path, error)
+            raise
+        for name in (".", ".."):
+            try:
+                yield SFTPName(name.encode(), attrs=SFTPAttrs.from_local(self._fs.stat(virtual)))
+            except OSError:
+                pass
+        for name, stat in entries:
+            yield SFTPName(name.encode(), attrs=SFTPAttrs.from_local(stat))
+
+    def readlink(self, path: bytes) -> bytes:
+        try:
+            return self._fs.readlink(self._path(path)).encode()
+        except OSError as error:
+            self._failed("readlink", path, error)
+            raise
+
+    def statvfs(self, path: bytes) -> os.statvfs_result:
+        return self._fs.statvfs(self._path(path))
+
+    # -- changes -----------------------------------------------------------------------
+
+    def setstat(self, path: bytes, attrs: SFTPAttrs) -> None:
+        virtual = ""
+        try:
+            virtual = self._path(path)
+            self._setstat(virtual, attrs)
+        except OSError as error:
+            self._failed("setstat", virtual or path, error)
+            raise
+
+    def lsetstat(self, path: bytes, attrs: SFTPAttrs) -> None:
+        virtual = ""
+        try:
+            virtual = self._path(path)
+            self._setstat(virtual, attrs, follow=False)
+        except OSError as error:
+            self._failed("setstat", virtual or path, error)
+            raise
+
+    def _setstat(self, virtual: str, attrs: SFTPAttrs, follow: bool = True) -> None:
+        mode = attrs.permissions & 0o7777 if attrs.permissions is not None else None
+        atime = float(attrs.atime) if attrs.atime is not None else None
+        mtime = float(attrs.mtime) if attrs.mtime is not None else None
+        self._fs.setstat(
+            virtual, size=attrs.size, mode=mode, atime=atime, mtime=mtime, follow=follow
+        )
+        details = ", ".join(
+            f"{name}={value if name != 'mode' else oct(value)}"
+            for name, value in (("size", attrs.size), ("mode", mode), ("mtime", mtime))
+            if value is not None
+        )
+        self._changed("setstat", virtual, f" ({details})" if details else "")
+
+    def remove(self, path: bytes) -> None:
+        virtual = ""
+        try:
+            virtual = self._path(path)
+            real = self._real(virtual)
+            self._fs.remove(virtual)
+        except OSError as error:
+            self._failed("delete", virtual or path, error)
+            raise
+        self._event("30050", virtual, real, operation="delete", details="")
+
+    def mkdir(self, path: bytes, attrs: SFTPAttrs) -> None:
+        virtual = ""
+        try:
+            virtual = self._path(path)
+            mode = attrs.permissions & 0o7777 if attrs.permissions is not None else None
+            self._fs.mkdir(virtual, mode)
+        except OSError as error:
+            self._failed("mkdir", virtual or path, error)
+            raise
+        self._changed("mkdir", virtual)
+
+    def rmdir(self, path: bytes) -> None:
+        virtual = ""
+        try:
+            virtual = self._path(path)
+            real = self._real(virtual)
+            self._fs.rmdir(virtual)
+        except OSError as error:
+            self._failed("rmdir", virtual or path, error)
+            raise
+        self._event("30050", virtual, real, operation="rmdir", details="")
+
+    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        self._rename(oldpath, newpath, overwrite=False)
+
+    def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+        self._rename(oldpath, newpath, overwrite=True)
+
+    def _rename(self, oldpath: bytes, newpath: bytes, *, overwrite: bool) -> None:
+        old = ""
+        try:
+            old, new = self._path(oldpath), self._path(newpath)
+            self._fs.rename(old, new, overwrite=overwrite)
+        except OSError as error:
+            self._failed("rename", old or oldpath, error)
+            raise
+        self._changed("rename", new, f" (from {old})", destination=new)
+
+    def symlink(self, oldpath: bytes, newpath: bytes) -> None:
+        link = ""
+        try:
+            link = self._path(newpath)
+            target = oldpath.decode("utf-8")
+            self._fs.symlink(target, link)
+        except (OSError, UnicodeDecodeError) as error:
+            failure = error if isinstance(error, OSError) else OSError(22, "invalid UTF-8")
+            self._failed("symlink", link or newpath, failure)
+            raise failure from None
+        self._changed("symlink", link, f" -> {target}")
+
+    def link(self, oldpath: bytes, newpath: bytes) -> None:
+        new = ""
+        try:
+            old, new = self._path(oldpath), self._path(newpath)
+            self._fs.link(old, new)
+        except OSError as error:
+            self._failed("link", new or newpath, error)
+            raise
+        self._changed("link", new, f" (to {old})")
+
+    # -- files -------------------------------------------------------------------------
+
+    def open(self, path: bytes, pflags: int, attrs: SFTPAttrs) -> _Opened:
+        virtual = ""
+        mode_text = _mode_text(pflags)
+        try:
+            virtual = self._path(path)
+            handle: ReadHandle | WriteHandle
+            if pflags & (asyncssh.FXF_WRITE | asyncssh.FXF_APPEND):
+                mode = attrs.permissions & 0o7777 if attrs.permissions is not None else None
+                handle = self._fs.open_write(
+                    virtual,
+                    create=bool(pflags & asyncssh.FXF_CREAT),
+                    truncate=bool(pflags & asyncssh.FXF_TRUNC),
+                    exclusive=bool(pflags & asyncssh.FXF_EXCL),
+                    append=bool(pflags & asyncssh.FXF_APPEND),
+                    read=bool(pflags & asyncssh.FXF_READ),
+                    mode=mode,
+                )
+                event_id = "30021"
+            else:
+                handle = self._fs.open_read(virtual)
+                event_id = "30020"
+        except OSError as error:
+            self._failed("open", virtual or path, error)
+            raise
+        opened = _Opened(handle, mode_text)
+        self._open.add(opened)
+        self._event(event_id, virtual, handle.real, mode=mode_text)
+        return opened
+
+    def read(self, file_obj: object, offset: int, size: int) -> bytes:
+        self._touch()
+        assert isinstance(file_obj, _Opened)
+        return file_obj.handle.pread(offset, size)
+
+    def write(self, file_obj: object, offset: int, data: bytes) -> int:
+        self._touch()
+        assert isinstance(file_obj, _Opened)
+        handle = file_obj.handle
+        if not isinstance(handle, WriteHandle):
+            raise PermissionError(13, "file is open for reading only")
+        return handle.pwrite(offset, data)
+
+    def fstat(self, file_obj: object) -> os.stat_result:
+        assert isinstance(file_obj, _Opened)
+        return file_obj.handle.fstat()
+
+    def fsetstat(self, file_obj: object, attrs: SFTPAttrs) -> None:
+        assert isinstance(file_obj, _Opened)
+        handle = file_obj.handle
+        if attrs.size is not None:
+            if not isinstance(handle, WriteHandle):
+                raise PermissionError(13, "file is open for reading only")
+            handle.truncate(attrs.size)
+        rest = SFTPAttrs(permissions=attrs.permissions, atime=attrs.atime, mtime=attrs.mtime)
+        if isinstance(handle, WriteHandle) and handle.real != handle.final_real:
+            # An atomic upload's attributes apply when it is published: keep them for then.
+            handle.pending_attributes = rest
+            return
+        if any(v is not None for v in (rest.permissions, rest.atime, rest.mtime)):
+            self._setstat(handle.virtual, rest)
+
+    def fstatvfs(self, file_obj: object) -> os.statvfs_result:
+        assert isinstance(file_obj, _Opened)
+        return self._fs.statvfs(file_obj.handle.virtual)
+
+    async def fsync(self, file_obj: object) -> None:
+        assert isinstance(file_obj, _Opened)
+        await asyncio.to_thread(file_obj.handle.fsync)
+
+    async def close(self, file_obj: object) -> None:
+        assert isinstance(file_obj, _Opened)
+        self._touch()
+        self._open.discard(file_obj)
+        handle = file_obj.handle
+        duration = round(time.monotonic() - file_obj.started, 3)
+        if isinstance(handle, ReadHandle):
+            handle.close()
+            self._event(
+                "30067", handle.virtual, handle.real, size=handle.bytes_read, duration=duration
+            )
+            return
+        try:
+            await asyncio.to_thread(handle.commit)
+        except OSError as error:
+            self._event(
+                "30042",
+                handle.virtual,
+                handle.real,
+                size=handle.bytes_written,
+                duration=duration,
+                reason=error.strerror or str(error),
+            )
+            raise
+        self._event(
+            "30068", handle.virtual, handle.real, size=handle.bytes_written, duration=duration
+        )
+
+    async def exit(self) -> None:
+        """The session ended: uploads still open were cut and follow their upload_mode."""
+        for opened in list(self._open):
+            handle = opened.handle
+            self._open.discard(opened)
+            if isinstance(handle, ReadHandle):
+                handle.close()
+                continue
+            await asyncio.to_thread(handle.abort)
+            self._event(
+                "30042",
+                handle.virtual,
+                handle.real,
+                size=handle.bytes_written,
+                duration=round(time.monotonic() - opened.started, 3),
+                reason="the session ended before the file was closed",
+            )
+        self._emit(
+            "30012",
+            account=self._account,
+            subsystem=self._subsystem,
+            username=self._account.name,
+            duration=round(time.monotonic() - self._started, 3),
+        )
