@@ -102,7 +102,8 @@ def configuration_markdown() -> str:
         for name, field in model.model_fields.items():
             example = (field.examples or [""])[0]
             lines.append(
-                f"| `{name}` | {_cell(_default(field, model))} | {_cell(field.description or '')} | "
+                f"| `{name}` | {_cell(_default(field, model))} | "
+                f"{_cell(field.description or '')} | "
                 f"`{_cell(str(example))}` |"
             )
         lines.append("")

@@ -149,9 +149,7 @@ class Supervisor:
     async def _start(self, section: Section, report: ReconcileReport, quiet: bool = False) -> bool:
         model = section.model
         assert isinstance(model, ComponentModel)
-        context = ComponentContext(
-            self.bus, section.kind, section.uuid, self.current, self.find
-        )
+        context = ComponentContext(self.bus, section.kind, section.uuid, self.current, self.find)
         component = component_class(section)(model, context)
         fields: dict[str, Any] = {
             "kind": section.kind,

@@ -585,3 +585,11 @@ def bad_input(request: pytest.FixtureRequest) -> BadInput:
     """Each kind of configuration mistake in turn; apply it to a folder holding minimal_ini."""
     case: BadInput = request.param
     return case
+
+
+@pytest.fixture
+def ssh(tmp_path: Path, ferryd: Ferryd) -> object:
+    """An :class:`sshkit.SshServer` in tmp_path (not started: call ``ssh.start(...)``)."""
+    from sshkit import SshServer
+
+    return SshServer(tmp_path / "ssh", ferryd, ConfigFolder(tmp_path / "ssh" / "conf"))

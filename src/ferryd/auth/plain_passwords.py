@@ -30,9 +30,10 @@ def hash_plain_passwords(configuration: Configuration) -> list[HashedPassword]:
     for section in configuration.of_kind("accounts"):
         model = section.model
         origin = section.options.get("password")
-        if isinstance(model, AccountModel) and model.password and not is_hash(model.password):
-            if origin is not None:
-                by_file.setdefault(origin.path, []).append((section.title, model, origin.line))
+        plain = isinstance(model, AccountModel) and model.password and not is_hash(model.password)
+        if plain and origin is not None:
+            assert isinstance(model, AccountModel)
+            by_file.setdefault(origin.path, []).append((section.title, model, origin.line))
     for path, entries in by_file.items():
         document = read_document(path)
         for title, model, line in entries:

@@ -226,7 +226,8 @@ def parse_datetime(value: object) -> object:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"expected a date such as 2026-12-31 or 2026-12-31 18:00, got {text!r}")
+        expected = "a date such as 2026-12-31 or 2026-12-31 18:00"
+        raise ValueError(f"expected {expected}, got {text!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -118,7 +118,13 @@ class ServiceModel(ComponentModel):
         example="0.0.0.0",
         min_length=1,
     )
-    port: IniInt = option(doc="TCP port to listen on.", example="10022", ge=1, le=65535)
+    port: IniInt = option(
+        doc="TCP port to listen on; 0 takes a free port, announced by the service's "
+        "listening event (for tests).",
+        example="10022",
+        ge=0,
+        le=65535,
+    )
     authentications: CsvList = option(
         (),
         doc="Authentication method UUIDs tried in order; empty: `[server] authentications`.",

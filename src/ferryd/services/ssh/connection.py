@@ -15,7 +15,7 @@ import asyncssh
 
 from ferryd.auth import chain
 from ferryd.auth.account import Account
-from ferryd.auth.credentials import CredentialType, Credentials, Decision, Outcome
+from ferryd.auth.credentials import Credentials, CredentialType, Decision, Outcome
 from ferryd.events.event import AccountRef, ComponentRef, Peer
 from ferryd.fs.account_fs import AccountFS
 from ferryd.services.ssh.sftp import SftpSession
@@ -45,11 +45,12 @@ class SshConnection(asyncssh.SSHServer):
         self.account: Account | None = None
         self.fs: AccountFS | None = None
         self._refused = False
+        self._ready: asyncio.Future[AccountFS | None] | None = None
         self._close_reason = "closed by the client"
 
     # -- connection --------------------------------------------------------------------
 
-    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:  # type: ignore[override]
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self.peer = peer_of(conn)
         service = self._service
@@ -144,9 +145,7 @@ class SshConnection(asyncssh.SSHServer):
             return True
         return False
 
-    async def _authenticate(
-        self, credentials: Credentials
-    ) -> tuple[Decision, ComponentRef | None]:
+    async def _authenticate(self, credentials: Credentials) -> tuple[Decision, ComponentRef | None]:
         service = self._service
         result = await chain.authenticate(
             service.authentication_uuids(),
@@ -186,6 +185,16 @@ class SshConnection(asyncssh.SSHServer):
         return False
 
     async def auth_completed(self) -> None:
+        self._ready = asyncio.get_running_loop().create_future()
+        try:
+            self._ready.set_result(await self._login())
+        except BaseException:
+            self._ready.set_result(None)
+            raise
+
+    async def _login(self) -> AccountFS | None:
+        """Announce the login and prepare the home; None (and the connection closes) if the
+        home cannot be used."""
         assert self._accepted is not None and self._accepted[0].account is not None
         decision, method, credentials_type = self._accepted
         account = decision.account
@@ -202,18 +211,20 @@ class SshConnection(asyncssh.SSHServer):
             groups=", ".join(account.groups),
         )
         fs = AccountFS(account, node_name=self._service.configuration.node_name)
+        existed = await asyncio.to_thread(account.home.is_dir)
         try:
-            created = await asyncio.to_thread(fs.prepare)
+            await asyncio.to_thread(fs.prepare)
         except OSError as error:
             self._service.emit(
                 "20067", account=ref, username=account.name, reason=error.strerror or str(error)
             )
             self.close("home folder unusable")
-            return
-        for path in created or ():
-            self._service.emit("20042", account=ref, username=account.name, path=str(path))
+            return None
+        if not existed:
+            self._service.emit("20042", account=ref, username=account.name, path=str(account.home))
         self.fs = fs
         self.touch()
+        return fs
 
     # -- sessions ----------------------------------------------------------------------
 
@@ -233,16 +244,15 @@ class SshConnection(asyncssh.SSHServer):
         if idle >= timeout:
             self._idle_timer = None
             name = self.account.name if self.account else ""
-            self._service.emit(
-                "30016", account=self._account_ref(), username=name, timeout=timeout
-            )
+            self._service.emit("30016", account=self._account_ref(), username=name, timeout=timeout)
             self.close(f"idle for {timeout:g} seconds")
             return
         self._arm_idle_timer(timeout - idle)
 
-    def sftp_session(self, chan: asyncssh.SSHServerChannel[bytes]) -> SftpSession:
-        assert self.fs is not None and self.account is not None
+    async def sftp_session(self, chan: asyncssh.SSHServerChannel[bytes]) -> SftpSession:
+        """A session starts once the login's home preparation has finished."""
+        fs = await self._ready if self._ready is not None else None
+        if fs is None:
+            raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, "not logged in")
         subsystem = "SCP" if chan.get_command() else "SFTP"
-        return SftpSession(
-            chan, self.fs, self._account_ref(), self._service.emit, self.touch, subsystem
-        )
+        return SftpSession(chan, fs, self._account_ref(), self._service.emit, self.touch, subsystem)

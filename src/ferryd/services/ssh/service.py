@@ -106,13 +106,13 @@ class SshService(Component[SshServiceModel]):
             "server_version": "ferryd",
         }
 
-    def _sftp_factory(self, chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
+    async def _sftp_factory(self, chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
         owner = chan.get_connection().get_owner()
         assert isinstance(owner, SshConnection)
         if chan.get_subsystem() == "sftp" and not self.model.sftp:
             owner.close("SFTP is disabled on this service")
             raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, "SFTP is disabled")
-        return owner.sftp_session(chan)
+        return await owner.sftp_session(chan)
 
     async def start(self) -> None:
         self.state = State.STARTING

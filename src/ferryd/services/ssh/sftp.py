@@ -8,6 +8,7 @@ are ``OSError`` with an errno, which asyncssh turns into the status codes client
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +18,9 @@ import asyncssh
 from asyncssh import SFTPAttrs, SFTPName
 
 from ferryd.events.event import AccountRef
-from ferryd.fs.account_fs import AccountFS, ReadHandle, WriteHandle
+from ferryd.fs.account_fs import AccountFS
+from ferryd.fs.reading import ReadHandle
+from ferryd.fs.uploads import WriteHandle
 
 Emit = Callable[..., Any]
 
@@ -33,7 +36,7 @@ def _mode_text(pflags: int) -> str:
 class _Opened:
     """A handle with what its close event needs."""
 
-    __slots__ = ("handle", "started", "mode")
+    __slots__ = ("handle", "mode", "started")
 
     def __init__(self, handle: ReadHandle | WriteHandle, mode: str) -> None:
         self.handle = handle
@@ -139,10 +142,8 @@ class SftpSession(asyncssh.SFTPServer):
             self._failed("list", path, error)
             raise
         for name in (".", ".."):
-            try:
+            with contextlib.suppress(OSError):
                 yield SFTPName(name.encode(), attrs=SFTPAttrs.from_local(self._fs.stat(virtual)))
-            except OSError:
-                pass
         for name, stat in entries:
             yield SFTPName(name.encode(), attrs=SFTPAttrs.from_local(stat))
 
@@ -183,11 +184,9 @@ class SftpSession(asyncssh.SFTPServer):
         self._fs.setstat(
             virtual, size=attrs.size, mode=mode, atime=atime, mtime=mtime, follow=follow
         )
-        details = ", ".join(
-            f"{name}={value if name != 'mode' else oct(value)}"
-            for name, value in (("size", attrs.size), ("mode", mode), ("mtime", mtime))
-            if value is not None
-        )
+        changes: dict[str, object] = {"size": attrs.size, "mtime": mtime}
+        changes["mode"] = oct(mode) if mode is not None else None
+        details = ", ".join(f"{name}={value}" for name, value in changes.items() if value)
         self._changed("setstat", virtual, f" ({details})" if details else "")
 
     def remove(self, path: bytes) -> None:
@@ -312,17 +311,21 @@ class SftpSession(asyncssh.SFTPServer):
     def fsetstat(self, file_obj: object, attrs: SFTPAttrs) -> None:
         assert isinstance(file_obj, _Opened)
         handle = file_obj.handle
-        if attrs.size is not None:
-            if not isinstance(handle, WriteHandle):
-                raise PermissionError(13, "file is open for reading only")
-            handle.truncate(attrs.size)
-        rest = SFTPAttrs(permissions=attrs.permissions, atime=attrs.atime, mtime=attrs.mtime)
-        if isinstance(handle, WriteHandle) and handle.real != handle.final_real:
-            # An atomic upload's attributes apply when it is published: keep them for then.
-            handle.pending_attributes = rest
-            return
-        if any(v is not None for v in (rest.permissions, rest.atime, rest.mtime)):
-            self._setstat(handle.virtual, rest)
+        mode = attrs.permissions & 0o7777 if attrs.permissions is not None else None
+        times = (attrs.atime, attrs.mtime)
+        if isinstance(handle, WriteHandle):
+            # On the open descriptor: an atomic upload keeps them when it is published.
+            if attrs.size is not None:
+                handle.truncate(attrs.size)
+            handle.set_attributes(
+                mode=mode,
+                atime=float(times[0]) if times[0] is not None else None,
+                mtime=float(times[1]) if times[1] is not None else None,
+            )
+        elif attrs.size is not None:
+            raise PermissionError(13, "file is open for reading only")
+        else:
+            self._setstat(handle.virtual, attrs)
 
     def fstatvfs(self, file_obj: object) -> os.statvfs_result:
         assert isinstance(file_obj, _Opened)
@@ -330,7 +333,8 @@ class SftpSession(asyncssh.SFTPServer):
 
     async def fsync(self, file_obj: object) -> None:
         assert isinstance(file_obj, _Opened)
-        await asyncio.to_thread(file_obj.handle.fsync)
+        if isinstance(file_obj.handle, WriteHandle):
+            await asyncio.to_thread(file_obj.handle.fsync)
 
     async def close(self, file_obj: object) -> None:
         assert isinstance(file_obj, _Opened)

@@ -1,0 +1,247 @@
+"""Helpers for tests that drive ferryd's SSH service with real clients.
+
+``SshServer`` writes a configuration folder with a host key, one SSH service on a free port
+(``port = 0``; the real port is read from event 30076) and accounts given by the test, starts
+``ferryd serve`` and offers the OpenSSH ``sftp``/``scp`` command lines and an asyncssh client.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import asyncssh
+
+from ferryd.auth.passwords import hash_password
+
+if TYPE_CHECKING:  # conftest is pytest's to import; at run time the fixture hands these over
+    from conftest import ConfigFolder, Ferryd, LogFile, ServeProcess
+
+_HOST_KEY = asyncssh.generate_private_key("ssh-ed25519")
+_CLIENT_KEY = asyncssh.generate_private_key("ssh-ed25519")
+_OTHER_KEY = asyncssh.generate_private_key("ssh-ed25519")
+PASSWORD = "correct horse battery staple"
+_HASH = hash_password(PASSWORD)
+
+
+def client_key() -> asyncssh.SSHKey:
+    return _CLIENT_KEY
+
+
+def other_key() -> asyncssh.SSHKey:
+    """A key that no account authorizes."""
+    return _OTHER_KEY
+
+
+def public_line(key: asyncssh.SSHKey) -> str:
+    return key.export_public_key().decode().strip()
+
+
+def account_section(
+    name: str,
+    *,
+    options: str = "",
+    password: str | None = _HASH,
+    key: asyncssh.SSHKey | None = _CLIENT_KEY,
+) -> str:
+    """An ``[accounts/NAME]`` section; by default it has the shared password hash and key."""
+    lines = [f"[accounts/{name}]", f"name = {name}"]
+    if password is not None:
+        lines.append(f"password = {password}")
+    if key is not None:
+        lines.append(f"ssh_authorized_keys_content = {public_line(key)}")
+    text = "\n".join(lines) + "\n"
+    if options:
+        text += textwrap.dedent(options).strip() + "\n"
+    return text
+
+
+@dataclass
+class SshServer:
+    """A configuration folder plus the running ``ferryd serve`` for it."""
+
+    root: Path
+    ferryd: Ferryd
+    config: ConfigFolder
+    homes: Path = field(init=False)
+    process: ServeProcess | None = None
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self.homes = self.root / "homes"
+        self.homes.mkdir(parents=True, exist_ok=True)
+        key_path = self.root / "conf" / "ssh_host_ed25519_key"
+        key_path.parent.mkdir(parents=True, exist_ok=True)
+        _HOST_KEY.write_private_key(str(key_path))
+        key_file = self.root / "client_key"
+        _CLIENT_KEY.write_private_key(str(key_file))
+        key_file.chmod(0o600)
+        self.client_key_file = key_file
+
+    @property
+    def log(self) -> LogFile:
+        return self.config.log()
+
+    def ini(
+        self,
+        *,
+        accounts: str = "",
+        service: str = "",
+        group: str = "",
+        extra: str = "",
+    ) -> str:
+        """A server.ini: audit log, application auth, one ssh service, DEFAULT_GROUP, accounts.
+
+        ``service`` and ``group`` are extra option lines for those sections; ``extra`` is
+        appended (more groups, handlers...).
+        """
+        text = textwrap.dedent(
+            f"""\
+            [server]
+            name = ssh-tests
+            ssh_server_keys = ssh_host_ed25519_key
+
+            [authentications/DEFAULT-AUTHENTICATION]
+            type = application
+
+            [event-handlers/audit]
+            type = local-file
+            path = log/audit.log
+            entry_content = {{id}} {{message}}
+
+            [services/sftp]
+            type = ssh
+            address = 127.0.0.1
+            port = 0
+            """
+        )
+        text += textwrap.dedent(service).strip() + "\n" if service.strip() else ""
+        text += textwrap.dedent(
+            f"""
+            [groups/DEFAULT_GROUP]
+            home_folder_path = {self.homes}/${{USER}}
+            create_home_folder = yes
+            """
+        )
+        text += textwrap.dedent(group).strip() + "\n" if group.strip() else ""
+        if accounts:
+            text += "\n" + accounts
+        if extra:
+            text += "\n" + textwrap.dedent(extra).strip() + "\n"
+        return text
+
+    def write(self, **parts: str) -> str:
+        return self.config.write(self.ini(**parts))
+
+    def start(self, **parts: str) -> ServeProcess:
+        """Write the configuration (when parts are given) and start ferryd; learn its port."""
+        if parts or not self.config.ini.exists():
+            self.write(**parts)
+        self.process = self.ferryd.start(self.config)
+        line = self.process.wait_for_event(self.log, "30076")[-1]
+        found = re.search(r":(\d+)\.$", line)
+        assert found, line
+        self.port = int(found.group(1))
+        return self.process
+
+    def reload(self, **parts: str) -> None:
+        """Rewrite the configuration and SIGHUP; wait until it is applied (event 20250)."""
+        assert self.process is not None
+        applied = self.log.count("20250") + self.log.count("20010")
+        self.write(**parts)
+        self.process.hup()
+
+        def done() -> bool:
+            return self.log.count("20250") + self.log.count("20010") > applied
+
+        self.process.wait_until(done, "the reload to be applied or refused")
+
+    def home(self, name: str) -> Path:
+        return self.homes / name
+
+    # -- OpenSSH clients --------------------------------------------------------------
+
+    def _ssh_options(self) -> list[str]:
+        return [
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "ConnectTimeout=10",
+            "-i",
+            str(self.client_key_file),
+        ]
+
+    def sftp(
+        self, user: str, commands: Sequence[str] | str, *, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the OpenSSH ``sftp`` client in batch mode (``-b``); a failing command stops it
+        unless prefixed with ``-``."""
+        batch = commands if isinstance(commands, str) else "\n".join(commands) + "\n"
+        batch_file = self.root / "batch.txt"
+        batch_file.write_text(batch)
+        return subprocess.run(
+            [
+                "sftp",
+                "-P",
+                str(self.port),
+                *self._ssh_options(),
+                "-b",
+                str(batch_file),
+                f"{user}@127.0.0.1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def scp(
+        self, *args: str, legacy: bool = True, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run OpenSSH ``scp``; ``legacy`` (``-O``) speaks the SCP protocol instead of SFTP.
+
+        Remote paths are written with :meth:`target`."""
+        return subprocess.run(
+            ["scp", *(["-O"] if legacy else []), "-P", str(self.port), *self._ssh_options(), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def target(self, user: str, path: str) -> str:
+        return f"{user}@127.0.0.1:{path}"
+
+    # -- Python client ----------------------------------------------------------------
+
+    async def connect(
+        self,
+        user: str,
+        *,
+        password: str | None = None,
+        key: asyncssh.SSHKey | None = None,
+        **options: object,
+    ) -> asyncssh.SSHClientConnection:
+        """An asyncssh connection; with neither password nor key, the shared client key."""
+        keys = [key] if key is not None else ([] if password is not None else [_CLIENT_KEY])
+        return await asyncssh.connect(
+            "127.0.0.1",
+            self.port,
+            username=user,
+            password=password,
+            client_keys=keys,
+            known_hosts=None,
+            preferred_auth="publickey,password" if keys else "password",
+            **options,  # type: ignore[arg-type]
+        )
