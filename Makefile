@@ -22,8 +22,8 @@ run: $(STAMP)
 	$(BIN)/ferryd serve --config-dir $(CONFIG_DIR)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

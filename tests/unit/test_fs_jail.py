@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import threading
@@ -9,10 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_fs_support import World, refused, world  # noqa: F401
+from test_fs_support import World, make_world, refused
 
 from ferryd.fs.account_fs import AccountFS
 from ferryd.fs.errors import FsError
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return make_world(tmp_path)
+
 
 EACCES, ENOENT, ELOOP = errno.EACCES, errno.ENOENT, errno.ELOOP
 Attempt = Callable[[AccountFS, World], object]
@@ -245,36 +252,37 @@ def test_racing_swaps_never_reach_outside(world: World) -> None:
     stop = threading.Event()
 
     def flipper() -> None:
+        steps: list[Callable[[], object]] = [
+            lambda: (home / "race").rename(home / "race.real"),
+            lambda: (home / "race").symlink_to(world.outside),
+            lambda: (home / "race").unlink(),
+            lambda: (home / "race.real").rename(home / "race"),
+        ]
         while not stop.is_set():
-            for step in (
-                lambda: (home / "race").rename(home / "race.real"),
-                lambda: (home / "race").symlink_to(world.outside),
-                lambda: (home / "race").unlink(),
-                lambda: (home / "race.real").rename(home / "race"),
-            ):
-                try:
+            for step in steps:
+                with contextlib.suppress(OSError):
                     step()
-                except OSError:
-                    pass
+
+    def actions(index: int) -> list[Callable[[], object]]:
+        return [
+            lambda: _write(fs, f"/race/f{index}.txt"),
+            lambda: fs.mkdir(f"/race/d{index}"),
+            lambda: fs.setstat("/race/secret.txt", mode=0o777, size=0),
+            lambda: fs.remove("/race/secret.txt"),
+            lambda: fs.rmdir("/race/sub"),
+            lambda: fs.symlink("/file.txt", "/race/planted"),
+            lambda: fs.rename("/race/secret.txt", "/got.txt", overwrite=True),
+            lambda: fs.open_read("/race/secret.txt").close(),
+        ]
 
     before = world.state()
     thread = threading.Thread(target=flipper)
     thread.start()
     try:
         for index in range(300):
-            for action in (
-                lambda: _write(fs, f"/race/f{index}.txt"),
-                lambda: fs.mkdir(f"/race/d{index}"),
-                lambda: fs.setstat("/race/secret.txt", mode=0o777, size=0),
-                lambda: fs.remove("/race/secret.txt"),
-                lambda: fs.rmdir("/race/sub"),
-                lambda: fs.symlink("/file.txt", "/race/planted"),
-                lambda: fs.rename("/race/secret.txt", "/got.txt", overwrite=True),
-            ):
-                try:
+            for action in actions(index):
+                with contextlib.suppress(FsError):
                     action()
-                except FsError:
-                    pass
     finally:
         stop.set()
         thread.join()

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from test_fs_support import World, permissions, refused, world  # noqa: F401
+from test_fs_support import World, make_world, permissions, refused
 
 from ferryd.config.models.access import VERBS
 from ferryd.fs.account_fs import AccountFS
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return make_world(tmp_path)
 
 
 def _write(fs: AccountFS, path: str, *, read: bool = False) -> None:

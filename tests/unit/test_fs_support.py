@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ferryd.auth.account import Account
-from ferryd.config.models.access import VERBS, PathRule, PermissionSet, Permissions, VirtualFolder
+from ferryd.config.models.access import VERBS, PathRule, Permissions, PermissionSet, VirtualFolder
 from ferryd.fs.account_fs import AccountFS
 from ferryd.fs.errors import FsError
 from ferryd.fs.names import normalize, temp_name, temp_pattern
@@ -101,8 +101,8 @@ class World:
         return snapshot(self.base, skip=(self.home, self.pub))
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> World:
+def make_world(tmp_path: Path) -> World:
+    """The layout every filesystem test starts from (each test file wraps it in a fixture)."""
     home, pub, outside = tmp_path / "home", tmp_path / "pub", tmp_path / "outside"
     for folder in (home, pub, outside / "sub"):
         folder.mkdir(parents=True)

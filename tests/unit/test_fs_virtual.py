@@ -8,10 +8,15 @@ import stat
 from pathlib import Path
 
 import pytest
-from test_fs_support import World, make_account, refused, world  # noqa: F401
+from test_fs_support import World, make_account, make_world, refused
 
 from ferryd.fs.account_fs import AccountFS
 from ferryd.fs.errors import FsError
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return make_world(tmp_path)
 
 
 def _write(fs: AccountFS, path: str, data: bytes = b"data") -> None:
@@ -71,8 +76,10 @@ def test_roots_and_their_parents_cannot_change(nested: AccountFS, path: str) -> 
     refused(lambda: nested.setstat(path, mode=0o700), errno.EACCES)
     refused(lambda: nested.mkdir(path), errno.EEXIST)
     refused(lambda: nested.symlink("/file.txt", path), errno.EEXIST)
-    refused(lambda: nested.open_write(path, create=True, truncate=True, exclusive=False,
-                                      append=False), errno.EISDIR)
+    refused(
+        lambda: nested.open_write(path, create=True, truncate=True, exclusive=False, append=False),
+        errno.EISDIR,
+    )
     refused(lambda: nested.open_read(path), errno.EISDIR)
 
 
@@ -93,9 +100,7 @@ def test_home_times_can_change(world: World) -> None:
 
 def test_missing_virtual_target_without_create_home(world: World, tmp_path: Path) -> None:
     fs = AccountFS(
-        make_account(
-            world.home, create_home=False, virtual_folders=[("/gone", tmp_path / "gone")]
-        )
+        make_account(world.home, create_home=False, virtual_folders=[("/gone", tmp_path / "gone")])
     )
     fs.prepare()
     assert "gone" not in dict(fs.listdir("/"))

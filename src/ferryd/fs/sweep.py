@@ -8,6 +8,7 @@ the others have uploads in flight.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,15 +31,24 @@ def sweep_stale_uploads(roots: Iterable[Path], node_name: str) -> list[Path]:
         if top in seen:
             continue
         seen.add(top)
-        for folder, _, files, dir_fd in os.fwalk(top, follow_symlinks=False):
-            for name in files:
-                if not pattern.match(name):
-                    continue
-                try:
-                    found = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                    if stat.S_ISREG(found.st_mode):
-                        os.unlink(name, dir_fd=dir_fd)
-                        removed.append(Path(folder, name))
-                except OSError:
-                    continue
+        try:
+            removed.extend(_sweep(top, pattern))
+        except OSError:
+            continue
+    return removed
+
+
+def _sweep(top: str, pattern: re.Pattern[str]) -> list[Path]:
+    removed: list[Path] = []
+    for folder, _, files, dir_fd in os.fwalk(top, follow_symlinks=False):
+        for name in files:
+            if not pattern.match(name):
+                continue
+            try:
+                found = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if stat.S_ISREG(found.st_mode):
+                    os.unlink(name, dir_fd=dir_fd)
+                    removed.append(Path(folder, name))
+            except OSError:
+                continue
     return removed

@@ -132,7 +132,10 @@ class WriteHandle:
             os.fsync(self._open_fd())
 
     def commit(self) -> None:
-        """The client closed the file: make the data durable and visible. Blocking."""
+        """The client closed the file: fsync, publish, fsync the folder. Blocking (thread it).
+
+        A failed handle (write limit, write error) is discarded instead, and its error raised.
+        """
         if self._fd < 0:
             return
         try:
@@ -149,7 +152,10 @@ class WriteHandle:
             self._close()
 
     def abort(self) -> None:
-        """The connection was cut: drop the upload, or publish it when resumable."""
+        """The connection was cut: drop the upload, or publish it when resumable.
+
+        Descriptors are closed whatever happens; a failed publication is raised.
+        """
         if self._fd < 0:
             return
         try:
