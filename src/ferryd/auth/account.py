@@ -48,9 +48,10 @@ class AccountRefused(Exception):
 
 
 def path_safe(username: str) -> str:
-    """The login name as a single path component (SFTPPlus replaces ``\\ / : * ? " < > | @``)."""
+    """The login name as one path component: SFTPPlus replaces ``\\ / : * ? " < > | @`` by
+    ``.``; a name of dots only (``..``) would name a parent folder, so it becomes ``_``s."""
     safe = username.translate(_UNSAFE_IN_PATH)
-    return "." * len(safe) if set(safe) <= {"."} else safe
+    return "_" * len(safe) if set(safe) <= {"."} else safe
 
 
 def _groups(configuration: Configuration, model: AccountModel) -> list[tuple[str, GroupModel]]:
