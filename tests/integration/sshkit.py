@@ -101,7 +101,7 @@ class SshServer:
         appended (more groups, handlers...).
         """
         text = textwrap.dedent(
-            f"""\
+            """\
             [server]
             name = ssh-tests
             ssh_server_keys = ssh_host_ed25519_key
@@ -112,7 +112,7 @@ class SshServer:
             [event-handlers/audit]
             type = local-file
             path = log/audit.log
-            entry_content = {{id}} {{message}}
+            entry_content = {id} {message}
 
             [services/sftp]
             type = ssh

@@ -1,24 +1,410 @@
+"""Logging in to the SSH service: which credentials and accounts get in, and what is logged.
+
+One ``ferryd serve`` holds an account per situation (disabled, expired, filtered...) and is
+shared by the module; each test uses its own account, so its events are told apart by name.
+Tests that rewrite server.ini start their own server. Event ids: 20042 home created, 20067
+home unusable, 20081 unknown user, 20137 login accepted, 20142 login rejected (with the
+reason), 20197 plain-text password hashed, 30011 session started.
+"""
+
 from __future__ import annotations
 
-import asyncio
+import base64
+import hashlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
-from sshkit import PASSWORD, account_section
+import asyncssh
+import pytest
+from sshkit import PASSWORD, SshServer, account_section, client_key, other_key, public_line
+
+from ferryd.auth.passwords import verify_password
 
 if TYPE_CHECKING:
-    from sshkit import SshServer
+    from conftest import LogFile
+
+WRONG = "not the password"
+BANNER = "Authorised use only."
 
 
-def test_smoke(ssh: SshServer) -> None:
-    ssh.start(accounts=account_section("alice"))
+def integration_conftest(config: pytest.Config) -> ModuleType:
+    """tests/integration/conftest.py as pytest loaded it (``conftest`` is not a unique name)."""
+    here = Path(__file__).with_name("conftest.py").resolve()
+    for plugin in config.pluginmanager.get_plugins():
+        file = getattr(plugin, "__file__", None)
+        if file and Path(file).resolve() == here:
+            assert isinstance(plugin, ModuleType)
+            return plugin
+    raise LookupError(f"{here} is not loaded")
 
-    async def go() -> None:
-        async with await ssh.connect("alice", password=PASSWORD) as conn:
-            async with conn.start_sftp_client() as sftp:
-                print(await sftp.listdir("."))
-        async with await ssh.connect("alice") as conn:
+
+def crypt_hash(scheme: str) -> str:
+    """A SHA-crypt hash of PASSWORD made by OpenSSL (``-5`` or ``-6``), not by ferryd."""
+    result = subprocess.run(
+        ["openssl", "passwd", scheme, "-salt", "saltsalt", PASSWORD],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def ab64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii").replace("+", ".").rstrip("=")
+
+
+def pbkdf2_hash() -> str:
+    """passlib's ``$pbkdf2-sha256$`` format, built with hashlib."""
+    salt = b"sixteen byte slt"
+    checksum = hashlib.pbkdf2_hmac("sha256", PASSWORD.encode(), salt, 29000)
+    return f"$pbkdf2-sha256$29000${ab64(salt)}${ab64(checksum)}"
+
+
+HASHES = {"sha512-crypt": "-6", "sha256-crypt": "-5", "pbkdf2-sha256": ""}
+
+
+def shared_accounts(root: Path) -> str:
+    keys_file = root / "keys" / "keyfile.pub"
+    keys_file.parent.mkdir(parents=True)
+    keys_file.write_text(f"# provisioned\n{public_line(client_key())}\n")
+    leaky = root / "keys" / "leaky"
+    leaky.mkdir()
+    (leaky / "client.pub").write_text(public_line(client_key()) + "\n")
+    other_key().write_private_key(str(leaky / "id_ed25519"))
+    hashed = {name: crypt_hash(flag) if flag else pbkdf2_hash() for name, flag in HASHES.items()}
+    return "\n".join(
+        [
+            account_section("alice"),
+            account_section("banner-user"),
+            account_section("wrong-pw"),
+            account_section("wrong-key"),
+            account_section("disabled-acct", options="enabled = no"),
+            account_section("closed-member", options="group = closed"),
+            account_section("expired-acct", options="expire_datetime = 2020-01-01"),
+            account_section("future-acct", options="expire_datetime = 2099-01-01 12:00"),
+            account_section(
+                "ip-denied", options="source_ip_filter = deny 127.0.0.1/32\n  allow 0.0.0.0/0"
+            ),
+            account_section("ip-allowed", options="source_ip_filter = allow 127.0.0.0/8"),
+            account_section("far-member", options="group = far-away"),
+            account_section("far-and-near", options="group = far-away, DEFAULT_GROUP"),
+            account_section("key-only", options="required_credentials = ssh-key"),
+            account_section("password-only", options="required_credentials = password"),
+            *(account_section(name, password=value, key=None) for name, value in hashed.items()),
+            account_section(
+                "keyfile-user", key=None, options=f"ssh_authorized_keys_path = {keys_file}"
+            ),
+            account_section("leaky-user", key=None, options=f"ssh_authorized_keys_path = {leaky}"),
+            account_section("fresh-home"),
+            account_section("no-home", options="create_home_folder = no"),
+        ]
+    )
+
+
+SHARED_GROUPS = """
+[groups/closed]
+name = closed
+enabled = no
+
+[groups/far-away]
+name = far-away
+source_ip_filter = allow 10.0.0.0/8
+"""
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[SshServer]:
+    kit = integration_conftest(pytestconfig)
+    root = tmp_path_factory.mktemp("ssh-login")
+    runner = kit.Ferryd(root)
+    ssh = SshServer(root / "ssh", runner, kit.ConfigFolder(root / "ssh" / "conf"))
+    try:
+        ssh.start(
+            accounts=shared_accounts(root),
+            service=f"before_login_message = {BANNER}",
+            group="home_folder_structure = inbox\n  outbox",
+            extra=SHARED_GROUPS,
+        )
+        yield ssh
+    finally:
+        runner.cleanup()
+
+
+def wait_event(server: SshServer, event_id: str, containing: str) -> str:
+    assert server.process is not None
+    return server.process.wait_for_event(server.log, event_id, containing)[-1]
+
+
+def rejection(server: SshServer, user: str, credentials_type: str) -> str:
+    """The 20142 line of ``user``'s rejected login, once it is written."""
+    return wait_event(server, "20142", f"Login of {user} with {credentials_type} rejected")
+
+
+def accepted(server: SshServer, user: str, credentials_type: str) -> str:
+    return wait_event(server, "20137", f"{user} authenticated with {credentials_type} by")
+
+
+async def assert_sftp_works(conn: asyncssh.SSHClientConnection) -> None:
+    async with conn.start_sftp_client() as sftp:
+        assert await sftp.realpath(".") == "/"
+        await sftp.listdir(".")
+
+
+async def assert_refused(server: SshServer, user: str, **credentials: object) -> None:
+    with pytest.raises(asyncssh.PermissionDenied):
+        async with await server.connect(user, **credentials):  # type: ignore[arg-type]
             pass
-    asyncio.run(go())
-    r = ssh.sftp("alice", ["ls"])
-    print(r)
-    print("\n".join(ssh.log.lines()))
+
+
+def never_logged_in(log: LogFile, user: str) -> bool:
+    return log.count("20137", f"{user} authenticated with") == 0
+
+
+# -- credentials ----------------------------------------------------------------------------------
+
+
+async def test_correct_password_logs_in_and_is_logged_as_password(server: SshServer) -> None:
+    async with await server.connect("alice", password=PASSWORD) as conn:
+        await assert_sftp_works(conn)
+    line = accepted(server, "alice", "password")
+    assert line.endswith("by application method DEFAULT-AUTHENTICATION (groups DEFAULT_GROUP).")
+
+
+async def test_authorized_key_logs_in_and_is_logged_as_ssh_key(server: SshServer) -> None:
+    async with await server.connect("alice", key=client_key()) as conn:
+        await assert_sftp_works(conn)
+    accepted(server, "alice", "ssh-key")
+
+
+def test_openssh_sftp_client_logs_in_with_the_key_and_transfers(
+    server: SshServer, tmp_path: Path
+) -> None:
+    local = tmp_path / "report.csv"
+    local.write_text("id,total\n1,42\n")
+
+    result = server.sftp("alice", [f"put {local} openssh.csv", "ls -1"])
+
+    assert result.returncode == 0, result.stderr
+    assert "openssh.csv" in result.stdout
+    assert (server.home("alice") / "openssh.csv").read_text() == "id,total\n1,42\n"
+
+
+async def test_wrong_password_is_refused_as_invalid_password(server: SshServer) -> None:
+    await assert_refused(server, "wrong-pw", password=WRONG)
+    assert rejection(server, "wrong-pw", "password").endswith(": invalid password")
+    assert never_logged_in(server.log, "wrong-pw")
+
+
+async def test_key_the_account_does_not_list_is_refused(server: SshServer) -> None:
+    await assert_refused(server, "wrong-key", key=other_key())
+    assert rejection(server, "wrong-key", "ssh-key").endswith(": public key not authorized")
+    assert never_logged_in(server.log, "wrong-key")
+
+
+async def test_unknown_user_is_refused_and_logged_as_unknown(server: SshServer) -> None:
+    await assert_refused(server, "nobody-here", password=PASSWORD)
+    line = wait_event(server, "20081", "knows nobody-here")
+    assert line == "20081 No authentication method knows nobody-here (password)."
+    assert server.log.count("20142", "nobody-here") == 0
+
+
+# -- account state --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("user", "reason"),
+    [
+        ("disabled-acct", ": account is disabled"),
+        ("closed-member", ": group 'closed' is disabled"),
+        ("expired-acct", ": account expired on 2020-01-01"),
+    ],
+    ids=["account-enabled-no", "group-enabled-no", "expire_datetime-past"],
+)
+async def test_disabled_or_expired_account_is_refused_even_with_the_right_password(
+    server: SshServer, user: str, reason: str
+) -> None:
+    await assert_refused(server, user, password=PASSWORD)
+    assert reason in rejection(server, user, "password")
+    assert never_logged_in(server.log, user)
+
+
+async def test_account_expiring_in_the_future_logs_in(server: SshServer) -> None:
+    async with await server.connect("future-acct", password=PASSWORD) as conn:
+        await assert_sftp_works(conn)
+    accepted(server, "future-acct", "password")
+
+
+# -- source address filters -----------------------------------------------------------------------
+
+
+async def test_account_source_ip_filter_deny_line_refuses_the_peer(server: SshServer) -> None:
+    # "allow 0.0.0.0/0" follows: the refusal comes from the deny line, not from "no match".
+    await assert_refused(server, "ip-denied", password=PASSWORD)
+    reason = rejection(server, "ip-denied", "password")
+    assert reason.endswith(": source address 127.0.0.1 refused by source_ip_filter")
+
+
+async def test_account_source_ip_filter_allowing_the_peer_logs_in(server: SshServer) -> None:
+    async with await server.connect("ip-allowed", key=client_key()) as conn:
+        await assert_sftp_works(conn)
+    accepted(server, "ip-allowed", "ssh-key")
+
+
+async def test_login_is_refused_when_no_group_filter_admits_the_peer(server: SshServer) -> None:
+    await assert_refused(server, "far-member", password=PASSWORD)
+    reason = rejection(server, "far-member", "password")
+    assert reason.endswith(": source address 127.0.0.1 refused by every group's filter")
+
+
+async def test_group_whose_filter_excludes_the_peer_does_not_apply_to_the_session(
+    server: SshServer,
+) -> None:
+    async with await server.connect("far-and-near", password=PASSWORD) as conn:
+        await assert_sftp_works(conn)
+    assert accepted(server, "far-and-near", "password").endswith("(groups DEFAULT_GROUP).")
+
+
+# -- required_credentials -------------------------------------------------------------------------
+
+
+async def test_required_credentials_ssh_key_refuses_password_and_accepts_key(
+    server: SshServer,
+) -> None:
+    await assert_refused(server, "key-only", password=PASSWORD)
+    reason = rejection(server, "key-only", "password")
+    assert reason.endswith(": password logins not allowed (requires ssh-key)")
+    async with await server.connect("key-only", key=client_key()) as conn:
+        await assert_sftp_works(conn)
+    accepted(server, "key-only", "ssh-key")
+
+
+async def test_required_credentials_password_refuses_key_and_accepts_password(
+    server: SshServer,
+) -> None:
+    await assert_refused(server, "password-only", key=client_key())
+    reason = rejection(server, "password-only", "ssh-key")
+    assert reason.endswith(": ssh-key logins not allowed (requires password)")
+    async with await server.connect("password-only", password=PASSWORD) as conn:
+        await assert_sftp_works(conn)
+    accepted(server, "password-only", "password")
+
+
+# -- password hashes ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user", list(HASHES))
+async def test_imported_password_hash_accepts_only_the_right_password(
+    server: SshServer, user: str
+) -> None:
+    await assert_refused(server, user, password=WRONG)
+    assert rejection(server, user, "password").endswith(": invalid password")
+    async with await server.connect(user, password=PASSWORD) as conn:
+        await assert_sftp_works(conn)
+    accepted(server, user, "password")
+
+
+async def test_plain_text_password_is_replaced_by_its_hash_and_never_logged(
+    ssh: SshServer,
+) -> None:
+    plain = "s3cret-plain"
+    text = ssh.write(accounts=account_section("carol", password=plain, key=None))
+    before = text.splitlines()
+    ssh.start()
+
+    after = ssh.config.ini.read_text(encoding="utf-8").splitlines()
+    number = before.index(f"password = {plain}")
+    assert after[number].startswith("password = $argon2id$"), after[number]
+    assert verify_password(after[number].removeprefix("password = "), plain)
+    assert after[:number] + after[number + 1 :] == before[:number] + before[number + 1 :]
+    line = ssh.process.wait_for_event(ssh.log, "20197")[-1] if ssh.process else ""
+    assert (
+        line
+        == f"20197 Plain-text password of account carol replaced by its hash in {ssh.config.ini}."
+    )
+
+    async with await ssh.connect("carol", password=plain) as conn:
+        await assert_sftp_works(conn)
+    accepted(ssh, "carol", "password")
+    assert plain not in ssh.log.path.read_text(encoding="utf-8")
+
+
+# -- authorized keys from files -------------------------------------------------------------------
+
+
+async def test_authorized_keys_file_grants_key_login(server: SshServer) -> None:
+    async with await server.connect("keyfile-user", key=client_key()) as conn:
+        await assert_sftp_works(conn)
+    accepted(server, "keyfile-user", "ssh-key")
+
+
+async def test_private_key_in_the_authorized_keys_folder_fails_key_login(
+    server: SshServer,
+) -> None:
+    # The folder also holds the right public key: the private key alone makes the login fail.
+    await assert_refused(server, "leaky-user", key=client_key())
+    reason = rejection(server, "leaky-user", "ssh-key")
+    assert reason.endswith(": id_ed25519 holds a private key; only public keys belong there")
+    assert never_logged_in(server.log, "leaky-user")
+
+
+# -- home folder ----------------------------------------------------------------------------------
+
+
+async def test_first_login_creates_the_home_and_its_folder_structure(server: SshServer) -> None:
+    home = server.home("fresh-home")
+    assert not home.exists()
+
+    async with (
+        await server.connect("fresh-home", password=PASSWORD) as conn,
+        conn.start_sftp_client() as sftp,
+    ):
+        assert sorted(await sftp.listdir(".")) == [".", "..", "inbox", "outbox"]
+
+    line = wait_event(server, "20042", "created for fresh-home")
+    assert line == f"20042 Home folder {home} created for fresh-home."
+    assert (home / "inbox").is_dir() and (home / "outbox").is_dir()
+
+
+async def test_missing_home_without_create_home_folder_refuses_the_session(
+    server: SshServer,
+) -> None:
+    # The client authenticates, then the connection is closed before a session can start.
+    with pytest.raises(asyncssh.Error):
+        async with (
+            await server.connect("no-home", password=PASSWORD) as conn,
+            conn.start_sftp_client() as sftp,
+        ):
+            await sftp.listdir(".")
+
+    line = wait_event(server, "20067", "Login of no-home refused")
+    assert line.startswith("20067 Login of no-home refused: home folder unusable: ")
+    assert not server.home("no-home").exists()
+    assert server.log.count("30011", "for no-home in") == 0
+
+
+# -- banner ---------------------------------------------------------------------------------------
+
+
+async def test_before_login_message_reaches_the_client_before_authentication(
+    server: SshServer,
+) -> None:
+    banners: list[str] = []
+
+    class BannerClient(asyncssh.SSHClient):
+        def auth_banner_received(self, msg: str, lang: str) -> None:
+            banners.append(msg)
+
+        def auth_completed(self) -> None:
+            banners.append("<authenticated>")
+
+    async with await server.connect(
+        "banner-user", password=PASSWORD, client_factory=BannerClient
+    ) as conn:
+        await assert_sftp_works(conn)
+
+    assert banners == [BANNER + "\n", "<authenticated>"]

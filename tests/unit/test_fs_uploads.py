@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from test_fs_support import World, make_world, refused
+from test_fs_support import World, make_world, permissions, refused
 
 from ferryd.fs.account_fs import AccountFS
 from ferryd.fs.names import temp_name
@@ -266,3 +266,21 @@ def test_sweep_removes_only_this_nodes_temporaries(world: World) -> None:
 
 def test_sweep_ignores_missing_roots(tmp_path: Path) -> None:
     assert sweep_stale_uploads([tmp_path / "missing"], "node1") == []
+
+
+def test_set_attributes_on_the_handle_survive_publication(world: World) -> None:
+    fs = world.fs()
+    handle = _open(fs, "/stamped.txt")
+    handle.pwrite(0, b"data")
+    handle.set_attributes(mode=0o4640, mtime=1_000.0)
+    handle.commit()
+    found = os.stat(world.home / "stamped.txt")
+    assert (stat.S_IMODE(found.st_mode), found.st_mtime) == (0o640, 1_000.0)
+
+
+def test_set_attributes_on_the_handle_needs_the_permission(world: World) -> None:
+    fs = world.fs(perms=permissions(denied={"set-attributes"}))
+    handle = _open(fs, "/plain.txt")
+    error = refused(lambda: handle.set_attributes(mtime=1.0), errno.EACCES)
+    assert "permission denied: set-attributes /plain.txt" in str(error)
+    handle.abort()

@@ -354,6 +354,10 @@ class AccountFS:
         flags = OpenFlags(create, truncate, exclusive, append, read, mode)
         with self._at(virtual, verbs, follow=True) as location:
             name = self._changeable(location, virtual, errno.EISDIR)
+            permits = self._account.permissions.permits
+            attributes = permits("set-attributes", virtual) and permits(
+                "set-attributes", location.virtual
+            )
             return open_upload(
                 location.dir_fd,
                 name,
@@ -362,6 +366,7 @@ class AccountFS:
                 real=location.real,
                 policy=self._uploads,
                 flags=flags,
+                may_set_attributes=attributes,
             )
 
 

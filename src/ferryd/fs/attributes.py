@@ -16,9 +16,10 @@ from ferryd.fs.jail import Location
 _OPEN_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
-def _times_ns(
+def times_ns(
     found: os.stat_result, atime: float | None, mtime: float | None
 ) -> tuple[int, int] | None:
+    """``os.utime`` nanoseconds; a time not given keeps its current value."""
     if atime is None and mtime is None:
         return None
     return (
@@ -41,7 +42,7 @@ def change_attributes(
     found = location.entry()
     if found is None:
         raise not_found(virtual)
-    times = _times_ns(found, atime, mtime)
+    times = times_ns(found, atime, mtime)
     if location.name is None:
         if times is not None:
             os.utime(location.dir_fd, ns=times)

@@ -14,7 +14,8 @@ import os
 import stat
 from dataclasses import dataclass
 
-from ferryd.fs.errors import FsError, fs_error, mapped, over_limit
+from ferryd.fs.attributes import times_ns
+from ferryd.fs.errors import FsError, denied, fs_error, mapped, over_limit
 from ferryd.fs.names import temp_name
 from ferryd.fs.oscalls import copy_fd, fsync_folder, rename_noreplace, write_all
 
@@ -59,6 +60,7 @@ class WriteHandle:
         policy: UploadPolicy,
         flags: OpenFlags,
         created: bool,
+        may_set_attributes: bool = True,
     ) -> None:
         self.virtual = virtual
         self.real = real
@@ -72,6 +74,7 @@ class WriteHandle:
         self._flags = flags
         self._created = created
         self._error: FsError | None = None
+        self._may_set_attributes = may_set_attributes
 
     @property
     def temporary_name(self) -> str | None:
@@ -126,6 +129,20 @@ class WriteHandle:
         self._check_limit(size)
         with mapped(self.virtual):
             os.ftruncate(fd, size)
+
+    def set_attributes(
+        self, *, mode: int | None = None, atime: float | None = None, mtime: float | None = None
+    ) -> None:
+        """fsetstat on the open file: an atomic upload keeps them when it is published."""
+        fd = self._open_fd()
+        if not self._may_set_attributes:
+            raise denied("set-attributes", self.virtual)
+        with mapped(self.virtual):
+            if mode is not None:
+                os.fchmod(fd, mode & 0o777)
+            times = times_ns(os.fstat(fd), atime, mtime)
+            if times is not None:
+                os.utime(fd, ns=times)
 
     def fsync(self) -> None:
         with mapped(self.virtual):
@@ -205,6 +222,7 @@ def open_upload(
     real: str,
     policy: UploadPolicy,
     flags: OpenFlags,
+    may_set_attributes: bool = True,
 ) -> WriteHandle:
     """Open ``name`` in the (jailed) folder ``dir_fd`` for writing, as the policy says.
 
@@ -248,6 +266,7 @@ def open_upload(
         policy=policy,
         flags=flags,
         created=created,
+        may_set_attributes=may_set_attributes,
     )
 
 

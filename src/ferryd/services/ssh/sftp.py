@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -262,7 +263,7 @@ class SftpSession(asyncssh.SFTPServer):
 
     # -- files -------------------------------------------------------------------------
 
-    def open(self, path: bytes, pflags: int, attrs: SFTPAttrs) -> _Opened:
+    async def open(self, path: bytes, pflags: int, attrs: SFTPAttrs) -> _Opened:
         virtual = ""
         mode_text = _mode_text(pflags)
         try:
@@ -270,15 +271,19 @@ class SftpSession(asyncssh.SFTPServer):
             handle: ReadHandle | WriteHandle
             if pflags & (asyncssh.FXF_WRITE | asyncssh.FXF_APPEND):
                 mode = attrs.permissions & 0o7777 if attrs.permissions is not None else None
-                handle = self._fs.open_write(
+                truncate = bool(pflags & asyncssh.FXF_TRUNC)
+                opener = functools.partial(
+                    self._fs.open_write,
                     virtual,
                     create=bool(pflags & asyncssh.FXF_CREAT),
-                    truncate=bool(pflags & asyncssh.FXF_TRUNC),
+                    truncate=truncate,
                     exclusive=bool(pflags & asyncssh.FXF_EXCL),
                     append=bool(pflags & asyncssh.FXF_APPEND),
                     read=bool(pflags & asyncssh.FXF_READ),
                     mode=mode,
                 )
+                # Resuming an atomic upload copies the existing file first: not on the loop.
+                handle = opener() if truncate else await asyncio.to_thread(opener)
                 event_id = "30021"
             else:
                 handle = self._fs.open_read(virtual)
