@@ -313,15 +313,18 @@ async def test_plain_text_password_is_replaced_by_its_hash_and_never_logged(
 ) -> None:
     plain = "s3cret-plain"
     text = ssh.write(accounts=account_section("carol", password=plain, key=None))
-    before = text.splitlines()
+    number = text.splitlines().index(f"password = {plain}")
     ssh.start()
 
-    after = ssh.config.ini.read_text(encoding="utf-8").splitlines()
-    number = before.index(f"password = {plain}")
-    assert after[number].startswith("password = $argon2id$"), after[number]
-    assert verify_password(after[number].removeprefix("password = "), plain)
-    assert after[:number] + after[number + 1 :] == before[:number] + before[number + 1 :]
-    line = ssh.process.wait_for_event(ssh.log, "20197")[-1] if ssh.process else ""
+    after = ssh.config.ini.read_text(encoding="utf-8")
+    stored = after.splitlines()[number].removeprefix("password = ")
+    assert stored.startswith("$argon2id$"), stored
+    assert verify_password(stored, plain)
+    assert after == text.replace(f"password = {plain}\n", f"password = {stored}\n"), (
+        "other lines of server.ini changed"
+    )
+    assert ssh.process is not None
+    line = ssh.process.wait_for_event(ssh.log, "20197")[-1]
     assert (
         line
         == f"20197 Plain-text password of account carol replaced by its hash in {ssh.config.ini}."
@@ -331,6 +334,7 @@ async def test_plain_text_password_is_replaced_by_its_hash_and_never_logged(
         await assert_sftp_works(conn)
     accepted(ssh, "carol", "password")
     assert plain not in ssh.log.path.read_text(encoding="utf-8")
+    assert plain not in ssh.process.stdout() + ssh.process.stderr()
 
 
 # -- authorized keys from files -------------------------------------------------------------------

@@ -27,6 +27,13 @@ TEMP_PREFIX = ".ferryd-upload."
 # take five; the kill always lands in the middle.
 THROTTLE = "160000"
 
+CUT_IS_PUBLISHED = (
+    "BUG: sftp.py SftpSession.close() commits (publishes) every upload; asyncssh's "
+    "SFTPServerHandler._cleanup calls close() for each open handle when the connection is "
+    "lost, before exit(), so exit()'s abort path never runs: a cut upload is published "
+    "under its final name and reported as 30068 instead of 30042"
+)
+
 GROUPS = """
 [groups/resumable]
 home_folder_path = {homes}/${{USER}}
@@ -65,6 +72,8 @@ def server(
             account_section("watched"),
             account_section("resumable", options="group = resumable"),
             account_section("limited", options="group = limited"),
+            account_section("cut-atomic"),
+            account_section("cut-resumable", options="group = resumable"),
         ]
     )
     try:
@@ -142,6 +151,14 @@ def uploads() -> Iterator[list[subprocess.Popen[bytes]]]:
             kill_client(client)
 
 
+def wait_for_session_end(ssh: SshServer, user: str, before: int) -> None:
+    """The server noticed the cut: one more 30012 (session ended) for ``user``."""
+    assert ssh.process is not None
+    ssh.process.wait_for_event(
+        ssh.log, "30012", containing=f"session of {user} ended", count=before + 1
+    )
+
+
 def assert_still_serving(ssh: SshServer, user: str, tmp_path: Path) -> None:
     """A new client right after the cut: an upload and a download with exact bytes."""
     payload = tmp_path / "after.bin"
@@ -153,11 +170,13 @@ def assert_still_serving(ssh: SshServer, user: str, tmp_path: Path) -> None:
     assert back.read_bytes() == payload.read_bytes()
 
 
+@pytest.mark.xfail(reason=CUT_IS_PUBLISHED, strict=True)
 def test_killed_atomic_upload_leaves_nothing_and_server_keeps_serving(
     server: SshServer, big_file: Path, uploads: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     home = server.home("atomic")
     home.mkdir(parents=True, exist_ok=True)
+    sessions = server.log.count("30012", containing="session of atomic ended")
     client = start_upload(server, "atomic", big_file, "/big.bin")
     uploads.append(client)
     temp = wait_for_partial(server, client, home)
@@ -166,12 +185,12 @@ def test_killed_atomic_upload_leaves_nothing_and_server_keeps_serving(
 
     kill_client(client)
 
-    assert server.process is not None
-    server.process.wait_for_event(server.log, "30042", containing="/big.bin by atomic")
-    assert server.log.count("30068", containing="atomic uploaded /big.bin") == 0
-    assert not (home / "big.bin").exists()
-    assert temporaries(home) == []
+    wait_for_session_end(server, "atomic", sessions)
     assert_still_serving(server, "atomic", tmp_path)
+    assert not (home / "big.bin").exists(), "a cut atomic upload was published"
+    assert temporaries(home) == []
+    assert server.log.count("30042", containing="/big.bin by atomic") == 1
+    assert server.log.count("30068", containing="atomic uploaded /big.bin") == 0
 
 
 def test_listing_during_upload_shows_neither_final_nor_temporary_name(
@@ -198,14 +217,14 @@ def test_killed_resumable_upload_is_published_as_prefix_and_reput_completes_it(
 ) -> None:
     home = server.home("resumable")
     home.mkdir(parents=True, exist_ok=True)
+    sessions = server.log.count("30012", containing="session of resumable ended")
     client = start_upload(server, "resumable", big_file, "/big.bin")
     uploads.append(client)
     wait_for_partial(server, client, home)
 
     kill_client(client)
 
-    assert server.process is not None
-    server.process.wait_for_event(server.log, "30042", containing="/big.bin by resumable")
+    wait_for_session_end(server, "resumable", sessions)
     partial = (home / "big.bin").read_bytes()
     assert CUT_AFTER < len(partial) < BIG
     with big_file.open("rb") as source:
@@ -216,6 +235,7 @@ def test_killed_resumable_upload_is_published_as_prefix_and_reput_completes_it(
 
     assert resumed.returncode == 0, resumed.stderr
     assert (home / "big.bin").read_bytes() == big_file.read_bytes()
+    assert server.process is not None
     server.process.wait_for_event(server.log, "30068", containing="resumable uploaded /big.bin")
     assert_still_serving(server, "resumable", tmp_path)
 
@@ -239,3 +259,27 @@ def test_upload_over_file_write_size_fails_and_leaves_nothing(
     server.process.wait_for_event(server.log, "30042", containing="/over.bin by limited")
     assert sorted(p.name for p in home.iterdir()) == ["at-limit.bin"]
 
+
+
+@pytest.mark.xfail(reason=CUT_IS_PUBLISHED, strict=True)
+@pytest.mark.parametrize("user", ["cut-atomic", "cut-resumable"])
+async def test_connection_cut_during_upload_is_reported_as_failed_upload(
+    server: SshServer, user: str
+) -> None:
+    sessions = server.log.count("30012", containing=f"session of {user} ended")
+    conn = await server.connect(user)
+    sftp = await conn.start_sftp_client()
+    upload = await sftp.open("/cut.bin", "wb")
+    await upload.write(b"x" * 65536)
+
+    conn.abort()
+    await conn.wait_closed()
+
+    wait_for_session_end(server, user, sessions)
+    assert server.log.count("30042", containing=f"/cut.bin by {user}") == 1
+    assert server.log.count("30068", containing=f"{user} uploaded /cut.bin") == 0
+    published = server.home(user) / "cut.bin"
+    if user == "cut-atomic":
+        assert not published.exists()
+    else:
+        assert published.read_bytes() == b"x" * 65536

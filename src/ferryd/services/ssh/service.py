@@ -116,18 +116,21 @@ class SshService(Component[SshServiceModel]):
 
     async def start(self) -> None:
         self.state = State.STARTING
-        model = self.model
-        self._acceptor = await asyncssh.listen(
+        self._acceptor = await self._listen(self.model)
+        self.state = State.RUNNING
+        self._sweep = asyncio.create_task(self._sweep_uploads())
+
+    async def _listen(self, model: SshServiceModel) -> asyncssh.SSHAcceptor:
+        acceptor = await asyncssh.listen(
             model.address,
             model.port,
             server_factory=lambda: SshConnection(self),
             reuse_address=True,
             **self._options(model),
         )
-        self.state = State.RUNNING
         name = model.name or self.context.uuid
-        self.emit("30076", name=name, address=model.address, port=self.port)
-        self._sweep = asyncio.create_task(self._sweep_uploads())
+        self.emit("30076", name=name, address=model.address, port=acceptor.get_port())
+        return acceptor
 
     @property
     def port(self) -> int:
@@ -153,10 +156,18 @@ class SshService(Component[SshServiceModel]):
         await asyncio.to_thread(sweep_stale_uploads, existing, configuration.node_name)
 
     async def reconfigure(self, model: SshServiceModel) -> Reconfigured:
-        if (model.address, model.port) != (self.model.address, self.model.port):
-            return Reconfigured.NEEDS_RESTART
+        """New options for new connections; a new address or port binds a new listener and
+        closes the old one, while connections accepted by the old one carry on."""
         assert self._acceptor is not None
-        self._acceptor.update(**self._options(model))
+        if (model.address, model.port) != (self.model.address, self.model.port):
+            try:
+                acceptor = await self._listen(model)
+            except OSError:
+                return Reconfigured.NEEDS_RESTART
+            old, self._acceptor = self._acceptor, acceptor
+            old.close()
+        else:
+            self._acceptor.update(**self._options(model))
         self.model = model
         return Reconfigured.APPLIED
 

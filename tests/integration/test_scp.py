@@ -1,0 +1,178 @@
+"""OpenSSH ``scp``: the legacy SCP protocol (``scp -O``, needs ``scp = yes``) and the SFTP-based
+default, checked on the server's disk and on the client's.
+
+Event ids: 30067 download closed, 30068 upload published.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from sshkit import SshServer, account_section
+
+NO_EXIT_STATUS = (
+    "BUG: the SFTP subsystem channel is closed without an SSH exit-status (ssh -v: 'Exit "
+    "status -1'), so OpenSSH 9+ scp, which runs over SFTP by default, exits 1 after a "
+    "transfer that worked; sftp.py SftpSession.exit() should end the channel with status 0"
+)
+USERS = ("single", "tree", "times")
+OLD = 1_000_000_000  # 2001-09-09, far from "now" so a preserved time cannot be a coincidence
+
+
+def _helpers(request: pytest.FixtureRequest) -> ModuleType:
+    """The integration conftest module (its Ferryd and ConfigFolder), for a module server."""
+    here = Path(__file__).with_name("conftest.py")
+    for plugin in request.config.pluginmanager.get_plugins():
+        found = getattr(plugin, "__file__", None)
+        if isinstance(plugin, ModuleType) and found and os.path.samefile(found, here):
+            return plugin
+    raise AssertionError(f"{here} is not loaded as a conftest")
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SshServer]:
+    """One ferryd with ``scp = yes``; each test uses its own account."""
+    helpers = _helpers(request)
+    root = tmp_path_factory.mktemp("scp")
+    runner = helpers.Ferryd(root)
+    ssh = SshServer(root / "ssh", runner, helpers.ConfigFolder(root / "ssh" / "conf"))
+    try:
+        ssh.start(accounts="".join(account_section(user) for user in USERS), service="scp = yes")
+        for user in USERS:
+            ssh.home(user).mkdir(parents=True, exist_ok=True)
+        yield ssh
+    finally:
+        runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+def plain_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SshServer]:
+    """A ferryd with the default ``scp = no``."""
+    helpers = _helpers(request)
+    root = tmp_path_factory.mktemp("scp-off")
+    runner = helpers.Ferryd(root)
+    ssh = SshServer(root / "ssh", runner, helpers.ConfigFolder(root / "ssh" / "conf"))
+    try:
+        ssh.start(accounts=account_section("plain"))
+        yield ssh
+    finally:
+        runner.cleanup()
+
+
+def ok(result: object) -> None:
+    assert getattr(result, "returncode", None) == 0, f"scp failed: {getattr(result, 'stderr', '')}"
+
+
+def tree_of(folder: Path) -> dict[str, bytes | None]:
+    """Relative path -> bytes (None for a folder), for every entry below ``folder``."""
+    found: dict[str, bytes | None] = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).as_posix()
+        found[relative] = None if path.is_dir() else path.read_bytes()
+    return found
+
+
+def make_tree(folder: Path) -> Path:
+    (folder / "a" / "b").mkdir(parents=True)
+    (folder / "empty").mkdir()
+    (folder / "top.txt").write_bytes(b"top\n")
+    (folder / "a" / "mid.bin").write_bytes(os.urandom(200_000))
+    (folder / "a" / "b" / "deep.txt").write_bytes(b"deep\n" * 1000)
+    return folder
+
+
+def test_scp_legacy_uploads_and_downloads_a_file_byte_for_byte(
+    server: SshServer, tmp_path: Path
+) -> None:
+    local = tmp_path / "up.bin"
+    local.write_bytes(os.urandom(654_321))
+    back = tmp_path / "back.bin"
+
+    ok(server.scp(str(local), server.target("single", "/up.bin")))
+    ok(server.scp(server.target("single", "/up.bin"), str(back)))
+
+    assert (server.home("single") / "up.bin").read_bytes() == local.read_bytes()
+    assert back.read_bytes() == local.read_bytes()
+    assert server.process is not None
+    server.process.wait_for_event(server.log, "30068", "single uploaded /up.bin: 654321 bytes")
+    server.process.wait_for_event(server.log, "30067", "single downloaded /up.bin: 654321 bytes")
+
+
+def test_scp_legacy_recursive_copies_a_folder_tree_both_ways(
+    server: SshServer, tmp_path: Path
+) -> None:
+    source = make_tree(tmp_path / "source")
+    home = server.home("tree")
+
+    ok(server.scp("-r", str(source), server.target("tree", "/uploaded")))
+
+    assert tree_of(home / "uploaded") == tree_of(source)
+
+    make_tree(home / "served")
+    ok(server.scp("-r", server.target("tree", "/served"), str(tmp_path / "downloaded")))
+
+    assert tree_of(tmp_path / "downloaded") == tree_of(home / "served")
+
+
+def test_scp_legacy_p_preserves_mtime_and_mode_both_ways(
+    server: SshServer, tmp_path: Path
+) -> None:
+    home = server.home("times")
+    local = tmp_path / "stamped.txt"
+    local.write_bytes(b"old file\n")
+    local.chmod(0o640)
+    os.utime(local, (OLD, OLD))
+
+    ok(server.scp("-p", str(local), server.target("times", "/stamped.txt")))
+
+    on_disk = (home / "stamped.txt").stat()
+    assert int(on_disk.st_mtime) == OLD
+    assert stat.S_IMODE(on_disk.st_mode) == 0o640
+
+    served = home / "served.txt"
+    served.write_bytes(b"served\n")
+    served.chmod(0o604)
+    os.utime(served, (OLD + 12345, OLD + 12345))
+    back = tmp_path / "served.txt"
+
+    ok(server.scp("-p", server.target("times", "/served.txt"), str(back)))
+
+    assert back.read_bytes() == b"served\n"
+    assert int(back.stat().st_mtime) == OLD + 12345
+    assert stat.S_IMODE(back.stat().st_mode) == 0o604
+
+
+def test_without_scp_option_legacy_scp_is_refused(plain_server: SshServer, tmp_path: Path) -> None:
+    local = tmp_path / "file.txt"
+    local.write_bytes(b"via legacy scp\n")
+
+    legacy = plain_server.scp(str(local), plain_server.target("plain", "/legacy.txt"))
+
+    assert legacy.returncode != 0
+    assert not (plain_server.home("plain") / "legacy.txt").exists()
+
+
+@pytest.mark.xfail(reason=NO_EXIT_STATUS, strict=True)
+def test_without_scp_option_sftp_based_scp_uploads_and_reports_success(
+    plain_server: SshServer, tmp_path: Path
+) -> None:
+    local = tmp_path / "file.txt"
+    local.write_bytes(b"via sftp\n")
+    back = tmp_path / "back.txt"
+
+    upload = plain_server.scp(str(local), plain_server.target("plain", "/modern.txt"), legacy=False)
+    assert (plain_server.home("plain") / "modern.txt").read_bytes() == b"via sftp\n"
+    download = plain_server.scp(plain_server.target("plain", "/modern.txt"), str(back), legacy=False)
+    assert back.read_bytes() == b"via sftp\n"
+
+    assert upload.returncode == 0, "scp reported a failure for an upload that worked"
+    assert download.returncode == 0, "scp reported a failure for a download that worked"

@@ -1,0 +1,225 @@
+"""The real OpenSSH ``sftp`` client in batch mode against ferryd, checked on the server's disk.
+
+Every command a user types is run through ``sftp -b`` (a failing command fails the batch), and
+its effect is read back from the home folder on disk and from the audit log. Event ids: 30050
+change (rename, delete, mkdir, rmdir, setstat, symlink, link), 30067 download closed, 30068
+upload published.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from sshkit import SshServer, account_section
+
+USERS = ("put", "get", "reput", "reget", "renamer", "folders", "lister", "modes", "links", "df")
+TEMP_PREFIX = ".ferryd-upload."
+
+
+def _helpers(request: pytest.FixtureRequest) -> ModuleType:
+    """The integration conftest module (its Ferryd and ConfigFolder), for a module server."""
+    here = Path(__file__).with_name("conftest.py")
+    for plugin in request.config.pluginmanager.get_plugins():
+        found = getattr(plugin, "__file__", None)
+        if isinstance(plugin, ModuleType) and found and os.path.samefile(found, here):
+            return plugin
+    raise AssertionError(f"{here} is not loaded as a conftest")
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SshServer]:
+    """One ferryd for the module; each test logs in as its own account (its own home)."""
+    helpers = _helpers(request)
+    root = tmp_path_factory.mktemp("sftp-files")
+    runner = helpers.Ferryd(root)
+    ssh = SshServer(root / "ssh", runner, helpers.ConfigFolder(root / "ssh" / "conf"))
+    try:
+        ssh.start(accounts="".join(account_section(user) for user in USERS))
+        for user in USERS:
+            ssh.home(user).mkdir(parents=True, exist_ok=True)
+        yield ssh
+    finally:
+        runner.cleanup()
+
+
+def run(ssh: SshServer, user: str, commands: list[str]) -> str:
+    """Run the batch; every command must succeed. Returns what sftp printed."""
+    result = ssh.sftp(user, commands)
+    assert result.returncode == 0, f"sftp failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def event(ssh: SshServer, event_id: str, containing: str) -> str:
+    assert ssh.process is not None
+    return ssh.process.wait_for_event(ssh.log, event_id, containing=containing)[-1]
+
+
+def random_file(folder: Path, name: str, size: int) -> Path:
+    path = folder / name
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def test_put_stores_exact_bytes_and_reports_the_upload_with_its_size(
+    server: SshServer, tmp_path: Path
+) -> None:
+    local = random_file(tmp_path, "payload.bin", 1_234_567)
+
+    run(server, "put", [f"put {local} /payload.bin", "mkdir /sub", f"put {local} /sub/copy.bin"])
+
+    assert (server.home("put") / "payload.bin").read_bytes() == local.read_bytes()
+    assert (server.home("put") / "sub" / "copy.bin").read_bytes() == local.read_bytes()
+    event(server, "30068", "put uploaded /payload.bin: 1234567 bytes")
+    event(server, "30068", "put uploaded /sub/copy.bin: 1234567 bytes")
+
+
+def test_get_downloads_exact_bytes_and_reports_the_download_with_its_size(
+    server: SshServer, tmp_path: Path
+) -> None:
+    original = random_file(server.home("get"), "report.bin", 777_777)
+    local = tmp_path / "report.bin"
+
+    run(server, "get", [f"get /report.bin {local}"])
+
+    assert local.read_bytes() == original.read_bytes()
+    event(server, "30067", "get downloaded /report.bin: 777777 bytes")
+
+
+def test_reput_resumes_a_partial_upload_to_the_exact_content(
+    server: SshServer, tmp_path: Path
+) -> None:
+    full = random_file(tmp_path, "full.bin", 1_000_000)
+    first_half = tmp_path / "half.bin"
+    first_half.write_bytes(full.read_bytes()[:400_000])
+
+    run(server, "reput", [f"put {first_half} /resume.bin"])
+    assert (server.home("reput") / "resume.bin").stat().st_size == 400_000
+    run(server, "reput", [f"reput {full} /resume.bin"])
+
+    assert (server.home("reput") / "resume.bin").read_bytes() == full.read_bytes()
+    # Only the missing 600 000 bytes were sent the second time.
+    event(server, "30068", "reput uploaded /resume.bin: 600000 bytes")
+
+
+def test_reget_resumes_a_partial_download_to_the_exact_content(
+    server: SshServer, tmp_path: Path
+) -> None:
+    original = random_file(server.home("reget"), "big.bin", 1_000_000)
+    local = tmp_path / "big.bin"
+    local.write_bytes(original.read_bytes()[:300_000])
+
+    run(server, "reget", [f"reget /big.bin {local}"])
+
+    assert local.read_bytes() == original.read_bytes()
+    event(server, "30067", "reget downloaded /big.bin: 700000 bytes")
+
+
+def test_rename_and_rm_change_the_disk_and_are_reported(server: SshServer) -> None:
+    home = server.home("renamer")
+    (home / "draft.txt").write_bytes(b"draft\n")
+
+    run(server, "renamer", ["rename /draft.txt /final.txt"])
+
+    assert not (home / "draft.txt").exists()
+    assert (home / "final.txt").read_bytes() == b"draft\n"
+    event(server, "30050", "renamer: rename /final.txt (from /draft.txt)")
+
+    run(server, "renamer", ["rm /final.txt"])
+
+    assert list(home.iterdir()) == []
+    event(server, "30050", "renamer: delete /final.txt")
+
+
+def test_mkdir_and_rmdir_change_the_disk_and_are_reported(server: SshServer) -> None:
+    home = server.home("folders")
+
+    run(server, "folders", ["mkdir /outbox", "mkdir /outbox/2026"])
+
+    assert (home / "outbox" / "2026").is_dir()
+    event(server, "30050", "folders: mkdir /outbox/2026")
+
+    run(server, "folders", ["rmdir /outbox/2026"])
+
+    assert (home / "outbox").is_dir()
+    assert not (home / "outbox" / "2026").exists()
+    event(server, "30050", "folders: rmdir /outbox/2026")
+
+
+def test_ls_long_shows_names_and_sizes_but_never_temporary_upload_names(
+    server: SshServer,
+) -> None:
+    home = server.home("lister")
+    (home / "one.txt").write_bytes(b"x" * 1234)
+    (home / "two.bin").write_bytes(b"y" * 98765)
+    (home / "folder").mkdir()
+    # What an upload in progress (or one left by a crash) leaves next to the final name.
+    (home / f"{TEMP_PREFIX}vm.123.0123456789abcdef.three.bin").write_bytes(b"z" * 10)
+
+    output = run(server, "lister", ["ls -la /"])
+
+    sizes = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) >= 9 and parts[0][0] in "-dl":
+            sizes[parts[-1]] = int(parts[4])
+    assert sizes["one.txt"] == 1234
+    assert sizes["two.bin"] == 98765
+    assert "folder" in sizes
+    assert TEMP_PREFIX not in output
+    assert "three.bin" not in output
+
+
+def test_chmod_sets_the_mode_on_disk_and_is_reported(server: SshServer) -> None:
+    home = server.home("modes")
+    (home / "script.sh").write_bytes(b"#!/bin/sh\n")
+    (home / "script.sh").chmod(0o644)
+
+    output = run(server, "modes", ["chmod 751 /script.sh", "ls -l /script.sh"])
+
+    assert stat.S_IMODE((home / "script.sh").stat().st_mode) == 0o751
+    assert "-rwxr-x--x" in output
+    event(server, "30050", "modes: setstat /script.sh (mode=0o751)")
+
+
+def test_symlink_is_created_relative_and_downloads_its_target(
+    server: SshServer, tmp_path: Path
+) -> None:
+    home = server.home("links")
+    (home / "data").mkdir()
+    (home / "data" / "target.txt").write_bytes(b"linked content\n")
+    local = tmp_path / "through-link.txt"
+
+    run(server, "links", ["symlink /data/target.txt /shortcut", f"get /shortcut {local}"])
+
+    assert (home / "shortcut").is_symlink()
+    assert os.readlink(home / "shortcut") == "data/target.txt"
+    assert local.read_bytes() == b"linked content\n"
+    event(server, "30050", "links: symlink /shortcut")
+
+
+def test_ln_makes_a_hard_link_to_the_same_inode(server: SshServer) -> None:
+    home = server.home("links")
+    (home / "original.txt").write_bytes(b"one inode\n")
+
+    run(server, "links", ["ln /original.txt /second-name.txt"])
+
+    assert not (home / "second-name.txt").is_symlink()
+    assert (home / "second-name.txt").stat().st_ino == (home / "original.txt").stat().st_ino
+    assert (home / "original.txt").stat().st_nlink == 2
+    event(server, "30050", "links: link /second-name.txt (to /original.txt)")
+
+
+def test_df_reports_the_space_of_the_filesystem_holding_the_home(server: SshServer) -> None:
+    output = run(server, "df", ["df /"])
+
+    header, values = [line.split() for line in output.splitlines() if line.strip()][-2:]
+    assert header[:3] == ["Size", "Used", "Avail"]
+    space = os.statvfs(server.home("df"))
+    assert int(values[0]) == space.f_blocks * space.f_frsize // 1024
