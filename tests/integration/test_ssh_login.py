@@ -206,11 +206,18 @@ async def test_key_the_account_does_not_list_is_refused(server: SshServer) -> No
     assert never_logged_in(server.log, "wrong-key")
 
 
-async def test_unknown_user_is_refused_and_logged_as_unknown(server: SshServer) -> None:
-    await assert_refused(server, "nobody-here", password=PASSWORD)
-    line = wait_event(server, "20081", "knows nobody-here")
-    assert line == "20081 No authentication method knows nobody-here (password)."
-    assert server.log.count("20142", "nobody-here") == 0
+@pytest.mark.parametrize("credentials_type", ["password", "ssh-key"])
+async def test_unknown_user_is_refused_and_logged_as_unknown(
+    server: SshServer, credentials_type: str
+) -> None:
+    user = f"nobody-{credentials_type}"
+    if credentials_type == "password":
+        await assert_refused(server, user, password=PASSWORD)
+    else:
+        await assert_refused(server, user, key=client_key())
+    line = wait_event(server, "20081", f"knows {user} ")
+    assert line == f"20081 No authentication method knows {user} ({credentials_type})."
+    assert server.log.count("20142", user) == 0
 
 
 # -- account state --------------------------------------------------------------------------------
@@ -308,13 +315,20 @@ async def test_imported_password_hash_accepts_only_the_right_password(
     accepted(server, user, "password")
 
 
+@pytest.mark.parametrize("when", ["start-up", "reload"])
 async def test_plain_text_password_is_replaced_by_its_hash_and_never_logged(
-    ssh: SshServer,
+    ssh: SshServer, when: str
 ) -> None:
     plain = "s3cret-plain"
-    text = ssh.write(accounts=account_section("carol", password=plain, key=None))
+    accounts = account_section("carol", password=plain, key=None)
+    text = ssh.ini(accounts=accounts)
     number = text.splitlines().index(f"password = {plain}")
-    ssh.start()
+    if when == "start-up":
+        ssh.start(accounts=accounts)
+    else:
+        ssh.start(accounts=account_section("alice"))
+        ssh.reload(accounts=accounts)
+        assert ssh.log.events("20250")[-1].startswith("20250 Configuration generation 2 ")
 
     after = ssh.config.ini.read_text(encoding="utf-8")
     stored = after.splitlines()[number].removeprefix("password = ")
@@ -372,6 +386,14 @@ async def test_first_login_creates_the_home_and_its_folder_structure(server: Ssh
     line = wait_event(server, "20042", "created for fresh-home")
     assert line == f"20042 Home folder {home} created for fresh-home."
     assert (home / "inbox").is_dir() and (home / "outbox").is_dir()
+
+    # The structure is completed at each login; the existing home is not "created" again.
+    (home / "outbox").rmdir()
+    async with await server.connect("fresh-home", key=client_key()) as conn:
+        await assert_sftp_works(conn)
+    accepted(server, "fresh-home", "ssh-key")
+    assert (home / "outbox").is_dir()
+    assert server.log.count("20042", "created for fresh-home") == 1
 
 
 async def test_missing_home_without_create_home_folder_refuses_the_session(

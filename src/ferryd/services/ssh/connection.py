@@ -244,7 +244,9 @@ class SshConnection(asyncssh.SSHServer):
         if idle >= timeout:
             self._idle_timer = None
             name = self.account.name if self.account else ""
-            self._service.emit("30016", account=self._account_ref(), username=name, timeout=timeout)
+            self._service.emit(
+                "30016", account=self._account_ref(), username=name, timeout=f"{timeout:g}"
+            )
             self.close(f"idle for {timeout:g} seconds")
             return
         self._arm_idle_timer(timeout - idle)

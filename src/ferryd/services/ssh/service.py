@@ -46,27 +46,17 @@ class SshService(Component[SshServiceModel]):
         problems = []
         paths = _key_paths(model, configuration)
         if not paths:
+            message = "no SSH host key: set ssh_server_keys here or in [server]"
             problems.append(
-                Problem(
-                    origin.path,
-                    origin.line,
-                    section.title,
-                    "ssh_server_keys",
-                    "no SSH host key: set ssh_server_keys here or in [server]",
-                )
+                Problem(origin.path, origin.line, message, section.title, "ssh_server_keys")
             )
         for path in paths:
             try:
                 asyncssh.read_private_key(path)
             except (OSError, asyncssh.KeyImportError, ValueError) as error:
+                message = f"cannot load host key {path}: {error}"
                 problems.append(
-                    Problem(
-                        origin.path,
-                        origin.line,
-                        section.title,
-                        "ssh_server_keys",
-                        f"cannot load host key {path}: {error}",
-                    )
+                    Problem(origin.path, origin.line, message, section.title, "ssh_server_keys")
                 )
         return problems
 
@@ -110,7 +100,6 @@ class SshService(Component[SshServiceModel]):
         owner = chan.get_connection().get_owner()
         assert isinstance(owner, SshConnection)
         if chan.get_subsystem() == "sftp" and not self.model.sftp:
-            owner.close("SFTP is disabled on this service")
             raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, "SFTP is disabled")
         return await owner.sftp_session(chan)
 
@@ -162,8 +151,19 @@ class SshService(Component[SshServiceModel]):
         if (model.address, model.port) != (self.model.address, self.model.port):
             try:
                 acceptor = await self._listen(model)
-            except OSError:
-                return Reconfigured.NEEDS_RESTART
+            except OSError as error:
+                # Keep serving on the old address; the open sessions are not touched.
+                self.emit(
+                    "20158",
+                    kind=self.context.kind,
+                    type=model.type,
+                    name=model.name or self.context.uuid,
+                    family=self.context.kind,
+                    reason=f"cannot listen on {model.address}:{model.port}: "
+                    f"{error.strerror or error}; still listening on "
+                    f"{self.model.address}:{self.port}",
+                )
+                return Reconfigured.APPLIED
             old, self._acceptor = self._acceptor, acceptor
             old.close()
         else:
