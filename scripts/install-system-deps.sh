@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need, only when some are missing (idempotent, quiet).
 set -euo pipefail
-PACKAGES=(openssh-client openssh-server)
+# openssh-client: sftp, scp, ssh-keygen for the tests; openssl: reference hashes; openssh-server:
+# the sshd + sftp-server that `make bench` compares against.
+PACKAGES=(openssh-client openssh-server openssl)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -15,12 +16,7 @@ from types import ModuleType
 import pytest
 from sshkit import SshServer, account_section
 
-NO_EXIT_STATUS = (
-    "BUG: the SFTP subsystem channel is closed without an SSH exit-status (ssh -v: 'Exit "
-    "status -1'), so OpenSSH 9+ scp, which runs over SFTP by default, exits 1 after a "
-    "transfer that worked; sftp.py SftpSession.exit() should end the channel with status 0"
-)
-USERS = ("single", "tree", "times")
+USERS = ("single", "tree", "times", "scp-jailed")
 OLD = 1_000_000_000  # 2001-09-09, far from "now" so a preserved time cannot be a coincidence
 
 
@@ -44,7 +40,13 @@ def server(
     runner = helpers.Ferryd(root)
     ssh = SshServer(root / "ssh", runner, helpers.ConfigFolder(root / "ssh" / "conf"))
     try:
-        ssh.start(accounts="".join(account_section(user) for user in USERS), service="scp = yes")
+        reader = account_section(
+            "scp-reader", options="permissions = allow-read, allow-list, allow-traverse"
+        )
+        ssh.start(
+            accounts="".join(account_section(user) for user in USERS) + reader,
+            service="scp = yes",
+        )
         for user in USERS:
             ssh.home(user).mkdir(parents=True, exist_ok=True)
         yield ssh
@@ -68,8 +70,8 @@ def plain_server(
         runner.cleanup()
 
 
-def ok(result: object) -> None:
-    assert getattr(result, "returncode", None) == 0, f"scp failed: {getattr(result, 'stderr', '')}"
+def ok(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, f"scp failed: {result.stderr}"
 
 
 def tree_of(folder: Path) -> dict[str, bytes | None]:
@@ -123,9 +125,7 @@ def test_scp_legacy_recursive_copies_a_folder_tree_both_ways(
     assert tree_of(tmp_path / "downloaded") == tree_of(home / "served")
 
 
-def test_scp_legacy_p_preserves_mtime_and_mode_both_ways(
-    server: SshServer, tmp_path: Path
-) -> None:
+def test_scp_legacy_p_preserves_mtime_and_mode_both_ways(server: SshServer, tmp_path: Path) -> None:
     home = server.home("times")
     local = tmp_path / "stamped.txt"
     local.write_bytes(b"old file\n")
@@ -151,6 +151,42 @@ def test_scp_legacy_p_preserves_mtime_and_mode_both_ways(
     assert stat.S_IMODE(back.stat().st_mode) == 0o604
 
 
+def test_scp_legacy_stays_in_the_jail_and_obeys_permissions(
+    server: SshServer, tmp_path: Path
+) -> None:
+    sentinel = server.root / "sentinel"
+    sentinel.mkdir()
+    (sentinel / "secret.txt").write_bytes(b"outside\n")
+    home = server.home("scp-jailed")
+    os.symlink("../../sentinel", home / "rel_out")
+    local = tmp_path / "up.txt"
+    local.write_bytes(b"upload\n")
+    remote_sources = [
+        "/../../sentinel/secret.txt",
+        "../../sentinel/secret.txt",
+        str(sentinel / "secret.txt"),
+        "rel_out/secret.txt",
+        "rel_out",
+    ]
+
+    for index, source in enumerate(remote_sources):
+        out = tmp_path / f"out-{index}"
+        result = server.scp("-r", server.target("scp-jailed", source), str(out))
+        assert result.returncode != 0, source
+        assert not out.exists(), source
+    for target in ["rel_out/planted.txt", "/../../sentinel/planted.txt", str(sentinel / "p.txt")]:
+        result = server.scp(str(local), server.target("scp-jailed", target))
+        assert result.returncode != 0, target
+    denied = server.scp(str(local), server.target("scp-reader", "/up.txt"))
+
+    assert denied.returncode != 0
+    assert "permission denied" in denied.stderr
+    assert not (server.home("scp-reader") / "up.txt").exists()
+    assert sorted(os.listdir(sentinel)) == ["secret.txt"]
+    assert sorted(os.listdir(home)) == ["rel_out"]
+    assert sorted(os.listdir(server.root)) == sorted(["homes", "sentinel", "conf", "client_key"])
+
+
 def test_without_scp_option_legacy_scp_is_refused(plain_server: SshServer, tmp_path: Path) -> None:
     local = tmp_path / "file.txt"
     local.write_bytes(b"via legacy scp\n")
@@ -161,7 +197,6 @@ def test_without_scp_option_legacy_scp_is_refused(plain_server: SshServer, tmp_p
     assert not (plain_server.home("plain") / "legacy.txt").exists()
 
 
-@pytest.mark.xfail(reason=NO_EXIT_STATUS, strict=True)
 def test_without_scp_option_sftp_based_scp_uploads_and_reports_success(
     plain_server: SshServer, tmp_path: Path
 ) -> None:
@@ -171,7 +206,9 @@ def test_without_scp_option_sftp_based_scp_uploads_and_reports_success(
 
     upload = plain_server.scp(str(local), plain_server.target("plain", "/modern.txt"), legacy=False)
     assert (plain_server.home("plain") / "modern.txt").read_bytes() == b"via sftp\n"
-    download = plain_server.scp(plain_server.target("plain", "/modern.txt"), str(back), legacy=False)
+    download = plain_server.scp(
+        plain_server.target("plain", "/modern.txt"), str(back), legacy=False
+    )
     assert back.read_bytes() == b"via sftp\n"
 
     assert upload.returncode == 0, "scp reported a failure for an upload that worked"

@@ -17,7 +17,19 @@ from types import ModuleType
 import pytest
 from sshkit import SshServer, account_section
 
-USERS = ("put", "get", "reput", "reget", "renamer", "folders", "lister", "modes", "links", "df")
+USERS = (
+    "put",
+    "preserve",
+    "get",
+    "reput",
+    "reget",
+    "renamer",
+    "folders",
+    "lister",
+    "modes",
+    "links",
+    "df",
+)
 TEMP_PREFIX = ".ferryd-upload."
 
 
@@ -78,6 +90,27 @@ def test_put_stores_exact_bytes_and_reports_the_upload_with_its_size(
     assert (server.home("put") / "sub" / "copy.bin").read_bytes() == local.read_bytes()
     event(server, "30068", "put uploaded /payload.bin: 1234567 bytes")
     event(server, "30068", "put uploaded /sub/copy.bin: 1234567 bytes")
+
+
+def test_put_and_get_with_p_preserve_mtime_and_mode(server: SshServer, tmp_path: Path) -> None:
+    home = server.home("preserve")
+    local = tmp_path / "stamped.txt"
+    local.write_bytes(b"stamped\n")
+    local.chmod(0o640)
+    os.utime(local, (1_000_000_000, 1_000_000_000))
+    served = home / "served.txt"
+    served.write_bytes(b"served\n")
+    served.chmod(0o604)
+    os.utime(served, (1_100_000_000, 1_100_000_000))
+    back = tmp_path / "served.txt"
+
+    run(server, "preserve", [f"put -p {local} /stamped.txt", f"get -p /served.txt {back}"])
+
+    uploaded = (home / "stamped.txt").stat()
+    assert int(uploaded.st_mtime) == 1_000_000_000
+    assert stat.S_IMODE(uploaded.st_mode) == 0o640
+    assert int(back.stat().st_mtime) == 1_100_000_000
+    assert stat.S_IMODE(back.stat().st_mode) == 0o604
 
 
 def test_get_downloads_exact_bytes_and_reports_the_download_with_its_size(

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import asyncssh
 import pytest
 from sshkit import SshServer, account_section
 
@@ -26,13 +27,6 @@ TEMP_PREFIX = ".ferryd-upload."
 # Kbit/s for ``sftp -l``: about 20 MB/s, so 10 MiB arrive in half a second and 100 MiB would
 # take five; the kill always lands in the middle.
 THROTTLE = "160000"
-
-CUT_IS_PUBLISHED = (
-    "BUG: sftp.py SftpSession.close() commits (publishes) every upload; asyncssh's "
-    "SFTPServerHandler._cleanup calls close() for each open handle when the connection is "
-    "lost, before exit(), so exit()'s abort path never runs: a cut upload is published "
-    "under its final name and reported as 30068 instead of 30042"
-)
 
 GROUPS = """
 [groups/resumable]
@@ -70,6 +64,9 @@ def server(
         [
             account_section("atomic"),
             account_section("watched"),
+            account_section("replacer"),
+            account_section("keeper"),
+            account_section("racer"),
             account_section("resumable", options="group = resumable"),
             account_section("limited", options="group = limited"),
             account_section("cut-atomic"),
@@ -92,7 +89,9 @@ def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def temporaries(folder: Path) -> list[Path]:
-    return [p for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX)] if folder.is_dir() else []
+    return (
+        [p for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX)] if folder.is_dir() else []
+    )
 
 
 def start_upload(ssh: SshServer, user: str, local: Path, remote: str) -> subprocess.Popen[bytes]:
@@ -132,7 +131,9 @@ def wait_for_partial(ssh: SshServer, client: subprocess.Popen[bytes], folder: Pa
         return None
 
     assert ssh.process is not None
-    return ssh.process.wait_until(grown, "the temporary upload file to pass 10 MiB", timeout=30)
+    found = ssh.process.wait_until(grown, "the temporary upload file to pass 10 MiB", timeout=30)
+    assert found is not None
+    return found
 
 
 def kill_client(client: subprocess.Popen[bytes]) -> None:
@@ -170,7 +171,6 @@ def assert_still_serving(ssh: SshServer, user: str, tmp_path: Path) -> None:
     assert back.read_bytes() == payload.read_bytes()
 
 
-@pytest.mark.xfail(reason=CUT_IS_PUBLISHED, strict=True)
 def test_killed_atomic_upload_leaves_nothing_and_server_keeps_serving(
     server: SshServer, big_file: Path, uploads: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
@@ -193,7 +193,7 @@ def test_killed_atomic_upload_leaves_nothing_and_server_keeps_serving(
     assert server.log.count("30068", containing="atomic uploaded /big.bin") == 0
 
 
-def test_listing_during_upload_shows_neither_final_nor_temporary_name(
+async def test_upload_in_progress_is_invisible_and_untouchable_from_another_session(
     server: SshServer, big_file: Path, uploads: list[subprocess.Popen[bytes]]
 ) -> None:
     home = server.home("watched")
@@ -201,15 +201,31 @@ def test_listing_during_upload_shows_neither_final_nor_temporary_name(
     (home / "before.txt").write_bytes(b"already here\n")
     client = start_upload(server, "watched", big_file, "/incoming.bin")
     uploads.append(client)
-    wait_for_partial(server, client, home)
+    temp = wait_for_partial(server, client, home)
 
     listing = server.sftp("watched", ["ls -la /"])
+    async with await server.connect("watched") as conn, conn.start_sftp_client() as sftp:
+        names = await sftp.listdir("/")
+        missing = asyncssh.FX_NO_SUCH_FILE
+        for attempt in (
+            sftp.open(temp.name, "rb"),
+            sftp.open(temp.name, "wb"),
+            sftp.remove(temp.name),
+            sftp.rename(temp.name, "stolen.bin"),
+            sftp.stat(temp.name),
+        ):
+            with pytest.raises(asyncssh.SFTPError) as raised:
+                await attempt
+            assert raised.value.code == missing
 
     assert listing.returncode == 0, listing.stderr
     assert "before.txt" in listing.stdout, "the listing itself did not work"
     assert "incoming.bin" not in listing.stdout
     assert TEMP_PREFIX not in listing.stdout
-    assert client.poll() is None, "the upload ended before the listing was checked"
+    assert names == [".", "..", "before.txt"]
+    assert temp.exists()
+    assert not (home / "stolen.bin").exists()
+    assert client.poll() is None, "the upload ended before the checks were done"
 
 
 def test_killed_resumable_upload_is_published_as_prefix_and_reput_completes_it(
@@ -260,8 +276,6 @@ def test_upload_over_file_write_size_fails_and_leaves_nothing(
     assert sorted(p.name for p in home.iterdir()) == ["at-limit.bin"]
 
 
-
-@pytest.mark.xfail(reason=CUT_IS_PUBLISHED, strict=True)
 @pytest.mark.parametrize("user", ["cut-atomic", "cut-resumable"])
 async def test_connection_cut_during_upload_is_reported_as_failed_upload(
     server: SshServer, user: str
@@ -283,3 +297,73 @@ async def test_connection_cut_during_upload_is_reported_as_failed_upload(
         assert not published.exists()
     else:
         assert published.read_bytes() == b"x" * 65536
+
+
+def test_replacing_a_file_keeps_the_previous_version_readable_during_the_upload(
+    server: SshServer, big_file: Path, uploads: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    home = server.home("replacer")
+    home.mkdir(parents=True, exist_ok=True)
+    previous = os.urandom(3 * MIB)
+    (home / "data.bin").write_bytes(previous)
+    client = start_upload(server, "replacer", big_file, "/data.bin")
+    uploads.append(client)
+    wait_for_partial(server, client, home)
+    local = tmp_path / "during.bin"
+
+    result = server.sftp("replacer", [f"get /data.bin {local}", "ls -l /data.bin"])
+
+    assert result.returncode == 0, result.stderr
+    assert local.read_bytes() == previous
+    assert str(len(previous)) in result.stdout
+    assert (home / "data.bin").read_bytes() == previous
+    assert client.poll() is None, "the upload ended before the checks were done"
+
+
+def test_killed_upload_replacing_a_file_keeps_the_previous_version(
+    server: SshServer, big_file: Path, uploads: list[subprocess.Popen[bytes]]
+) -> None:
+    home = server.home("keeper")
+    home.mkdir(parents=True, exist_ok=True)
+    previous = os.urandom(3 * MIB)
+    (home / "data.bin").write_bytes(previous)
+    sessions = server.log.count("30012", containing="session of keeper ended")
+    client = start_upload(server, "keeper", big_file, "/data.bin")
+    uploads.append(client)
+    wait_for_partial(server, client, home)
+
+    kill_client(client)
+
+    wait_for_session_end(server, "keeper", sessions)
+    assert (home / "data.bin").read_bytes() == previous, "a cut upload replaced the file"
+    assert temporaries(home) == []
+
+
+async def test_concurrent_uploads_of_one_name_publish_one_whole_file(server: SshServer) -> None:
+    home = server.home("racer")
+    first, second = os.urandom(500_000), os.urandom(400_000)
+    async with (
+        await server.connect("racer") as conn,
+        conn.start_sftp_client() as one,
+        conn.start_sftp_client() as two,
+    ):
+        a = await one.open("/same.bin", "wb")
+        b = await two.open("/same.bin", "wb")
+        await a.write(first[:250_000])
+        await b.write(second)
+        await a.write(first[250_000:], 250_000)
+        await b.close()
+        assert (home / "same.bin").read_bytes() == second
+        await a.close()
+
+        assert (home / "same.bin").read_bytes() == first
+
+        exclusive = await one.open("/fresh.bin", "xb")
+        await exclusive.write(b"exclusive\n")
+        async with two.open("/fresh.bin", "wb") as other:
+            await other.write(b"other\n")
+        with pytest.raises(asyncssh.SFTPError):
+            await exclusive.close()
+
+    assert (home / "fresh.bin").read_bytes() == b"other\n"
+    assert temporaries(home) == []

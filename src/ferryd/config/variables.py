@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from ferryd.events.catalogue import BASE_FIELDS, data_fields
-from ferryd.events.event import Event
+from ferryd.events.event import Event, one_line
 
 _NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*)\}")
 MISSING = "-"
@@ -181,9 +181,15 @@ def _walk(value: Any, path: tuple[str, ...]) -> str:
 
 
 def event_resolver(event: Event) -> Callable[[tuple[str, ...]], str]:
-    """Resolve names against one event; missing values render as ``-``."""
+    """Resolve names against one event; missing values render as ``-``. Values are escaped
+    to one line (a client-chosen file name cannot forge log lines); only ``{LF}``/``{CR}``
+    put line breaks in an entry."""
 
     def resolve(name: tuple[str, ...]) -> str:
+        value = _resolve(name)
+        return value if name[0] in ("lf", "cr") else one_line(value)
+
+    def _resolve(name: tuple[str, ...]) -> str:
         head, rest = name[0], name[1:]
         if head == "id":
             return event.id

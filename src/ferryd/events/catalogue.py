@@ -267,8 +267,7 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
     _define(
         "30015",
         ["ssh", "session", "informational"],
-        "SSH connection from %(address)s:%(port)s closed after %(duration)s seconds "
-        "(%(reason)s).",
+        "SSH connection from %(address)s:%(port)s closed after %(duration)s seconds (%(reason)s).",
         ["address", "port", "duration", "reason"],
         "An SSH connection ended.",
     ),
@@ -291,8 +290,7 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         ["ssh", "file-operation", "operation-write", "success"],
         "%(username)s opened %(path)s for %(mode)s.",
         ["username", "path", "real_path", "file", "mode"],
-        "A file was opened for writing (`writing`, `writing with append`, `reading and "
-        "writing`).",
+        "A file was opened for writing (`writing`, `writing with append`, `reading and writing`).",
     ),
     _define(
         "30041",
@@ -321,8 +319,7 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
     _define(
         "30051",
         ["ssh", "session", "failure"],
-        "Connection from %(address)s:%(port)s refused: %(limit)s concurrent connections "
-        "reached.",
+        "Connection from %(address)s:%(port)s refused: %(limit)s concurrent connections reached.",
         ["address", "port", "limit"],
         "`maximum_concurrent_connections` was reached; the connection is closed at once.",
     ),

@@ -70,11 +70,25 @@ class Event:
         return self.account.peer.address
 
 
+# C0 controls and DEL, written as \xNN: a file name sent by a client must never be able to
+# start a new, forged line in an audit log (or hide text with terminal escapes).
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped, so that one event stays one line."""
+    return text.translate(_CONTROLS)
+
+
 def render_message(definition: EventDefinition, data: Mapping[str, Any]) -> str:
     """Fill the ``%(name)s`` template; a missing field shows as ``-`` rather than failing."""
     return definition.template % _Lenient(data)
 
 
 class _Lenient(dict[str, Any]):
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        return one_line(value) if isinstance(value, str) else value
+
     def __missing__(self, key: str) -> str:
         return "-"

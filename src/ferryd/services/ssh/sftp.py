@@ -341,11 +341,20 @@ class SftpSession(asyncssh.SFTPServer):
         if isinstance(file_obj.handle, WriteHandle):
             await asyncio.to_thread(file_obj.handle.fsync)
 
+    def _session_ending(self) -> bool:
+        """asyncssh closes the files still open when a session ends through the same
+        ``close`` hook as a client's close request; a request arrives on a channel that is
+        still open both ways, an ending session's cleanup does not."""
+        chan = self._chan
+        return chan.is_closing() or getattr(chan, "_recv_state", "open") != "open"
+
     async def close(self, file_obj: object) -> None:
         assert isinstance(file_obj, _Opened)
+        handle = file_obj.handle
+        if isinstance(handle, WriteHandle) and self._session_ending():
+            return  # exit() aborts it as its upload_mode says; it was never closed
         self._touch()
         self._open.discard(file_obj)
-        handle = file_obj.handle
         duration = round(time.monotonic() - file_obj.started, 3)
         if isinstance(handle, ReadHandle):
             handle.close()
@@ -393,3 +402,6 @@ class SftpSession(asyncssh.SFTPServer):
             username=self._account.name,
             duration=round(time.monotonic() - self._started, 3),
         )
+        if not self._chan.is_closing():
+            # Like OpenSSH's sftp-server exiting 0: OpenSSH 9's scp (over SFTP) checks it.
+            self._chan.exit(0)
