@@ -19,7 +19,8 @@ from ferryd.config.variables import (
     render_event,
     render_identity,
 )
-from ferryd.events.event import AccountRef, ComponentRef, Event, Peer, ServerRef
+from ferryd.events.catalogue import definition
+from ferryd.events.event import AccountRef, ComponentRef, Event, Peer, ServerRef, render_message
 
 EVENT = Event(
     id="30011",
@@ -107,3 +108,22 @@ def test_all_23_timestamp_formats_exist_and_render() -> None:
     assert format_timestamp("iso_8601", 0) == "1970-01-01T00:00:00Z"
     for name in TIMESTAMP_FORMATS:
         assert format_timestamp(name, moment)
+
+
+def test_client_chosen_text_cannot_break_an_entry_into_forged_lines() -> None:
+    forged = "x\n30068 admin uploaded /payroll.csv\x00\x1b[2K"
+    event = Event(
+        "30041",
+        frozenset(),
+        render_message(definition("30041"), {"path": forged, "operation": "open"}),
+        EVENT.server,
+        {"path": forged, "file": {"path": forged}},
+        account=AccountRef(forged),
+    )
+    template = compile_template(
+        "{message}|{path}|{file.path}|{account.name}{LF}", event_allowed, EVENT_HINT
+    )
+    entry = render_event(template, event)
+    assert entry.count("\n") == 1 and entry.endswith("\n")
+    assert "x\\x0a30068 admin uploaded /payroll.csv\\x00\\x1b[2K" in entry
+    assert "\x00" not in entry and "\x1b" not in entry
