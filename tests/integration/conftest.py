@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -593,3 +593,23 @@ def ssh(tmp_path: Path, ferryd: Ferryd) -> object:
     from sshkit import SshServer
 
     return SshServer(tmp_path / "ssh", ferryd, ConfigFolder(tmp_path / "ssh" / "conf"))
+
+
+@pytest.fixture(scope="module")
+def module_ssh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Any]]:
+    """Makes ``sshkit.SshServer``s shared by a whole test module; all are stopped at its end."""
+    from sshkit import SshServer
+
+    runners: list[Ferryd] = []
+
+    def make(name: str) -> SshServer:
+        root = tmp_path_factory.mktemp(name)
+        runner = Ferryd(root)
+        runners.append(runner)
+        return SshServer(root / "ssh", runner, ConfigFolder(root / "ssh" / "conf"))
+
+    try:
+        yield make
+    finally:
+        for runner in runners:
+            runner.cleanup()

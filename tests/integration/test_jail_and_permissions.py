@@ -14,23 +14,13 @@ import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import asyncssh
 import pytest
 from sshkit import SshServer, account_section
 
-VERBS = (
-    "read",
-    "list",
-    "traverse",
-    "create-folder",
-    "write",
-    "rename",
-    "delete-file",
-    "delete-folder",
-    "set-attributes",
-)
+from ferryd.config.models.access import VERBS
+
 SECRET = b"outside the jail\n"
 JAIL_COPY = b"the jail's own etc/passwd\n"
 DENIED = asyncssh.FX_PERMISSION_DENIED
@@ -48,16 +38,6 @@ permissions = allow-full-control
     /drop/*, allow-full-control
 virtual_folders = /b-shared, {root}/grp-b-shared
 """
-
-
-def _helpers(request: pytest.FixtureRequest) -> ModuleType:
-    """The integration conftest module (its Ferryd and ConfigFolder), for a module server."""
-    here = Path(__file__).with_name("conftest.py")
-    for plugin in request.config.pluginmanager.get_plugins():
-        found = getattr(plugin, "__file__", None)
-        if isinstance(plugin, ModuleType) and found and os.path.samefile(found, here):
-            return plugin
-    raise AssertionError(f"{here} is not loaded as a conftest")
 
 
 def accounts(root: Path) -> str:
@@ -88,15 +68,10 @@ def accounts(root: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SshServer]:
+def server(module_ssh: Callable[[str], SshServer]) -> Iterator[SshServer]:
     """One ferryd for the module. Next to ``homes`` lie the sentinel folder and the real
     folders behind virtual folders; every account has its own home."""
-    helpers = _helpers(request)
-    base = tmp_path_factory.mktemp("jail")
-    runner = helpers.Ferryd(base)
-    ssh = SshServer(base / "ssh", runner, helpers.ConfigFolder(base / "ssh" / "conf"))
+    ssh = module_ssh("jail")
     root = ssh.root
     sentinel = root / "sentinel"
     (sentinel / "sub").mkdir(parents=True)
@@ -105,11 +80,8 @@ def server(
     for folder in ("shared-real", "grp-a-homes/multi/drop", "grp-b-shared"):
         (root / folder).mkdir(parents=True)
     (root / "grp-b-shared" / "notice.txt").write_bytes(b"from group b\n")
-    try:
-        ssh.start(accounts=accounts(root), extra=GROUPS.format(root=root))
-        yield ssh
-    finally:
-        runner.cleanup()
+    ssh.start(accounts=accounts(root), extra=GROUPS.format(root=root))
+    yield ssh
 
 
 # -- helpers ----------------------------------------------------------------------------

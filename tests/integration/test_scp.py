@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from sshkit import SshServer, account_section
@@ -20,54 +19,28 @@ USERS = ("single", "tree", "times", "scp-jailed")
 OLD = 1_000_000_000  # 2001-09-09, far from "now" so a preserved time cannot be a coincidence
 
 
-def _helpers(request: pytest.FixtureRequest) -> ModuleType:
-    """The integration conftest module (its Ferryd and ConfigFolder), for a module server."""
-    here = Path(__file__).with_name("conftest.py")
-    for plugin in request.config.pluginmanager.get_plugins():
-        found = getattr(plugin, "__file__", None)
-        if isinstance(plugin, ModuleType) and found and os.path.samefile(found, here):
-            return plugin
-    raise AssertionError(f"{here} is not loaded as a conftest")
-
-
 @pytest.fixture(scope="module")
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SshServer]:
+def server(module_ssh: Callable[[str], SshServer]) -> Iterator[SshServer]:
     """One ferryd with ``scp = yes``; each test uses its own account."""
-    helpers = _helpers(request)
-    root = tmp_path_factory.mktemp("scp")
-    runner = helpers.Ferryd(root)
-    ssh = SshServer(root / "ssh", runner, helpers.ConfigFolder(root / "ssh" / "conf"))
-    try:
-        reader = account_section(
-            "scp-reader", options="permissions = allow-read, allow-list, allow-traverse"
-        )
-        ssh.start(
-            accounts="".join(account_section(user) for user in USERS) + reader,
-            service="scp = yes",
-        )
-        for user in USERS:
-            ssh.home(user).mkdir(parents=True, exist_ok=True)
-        yield ssh
-    finally:
-        runner.cleanup()
+    ssh = module_ssh("scp")
+    reader = account_section(
+        "scp-reader", options="permissions = allow-read, allow-list, allow-traverse"
+    )
+    ssh.start(
+        accounts="".join(account_section(user) for user in USERS) + reader,
+        service="scp = yes",
+    )
+    for user in USERS:
+        ssh.home(user).mkdir(parents=True, exist_ok=True)
+    yield ssh
 
 
 @pytest.fixture(scope="module")
-def plain_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SshServer]:
+def plain_server(module_ssh: Callable[[str], SshServer]) -> Iterator[SshServer]:
     """A ferryd with the default ``scp = no``."""
-    helpers = _helpers(request)
-    root = tmp_path_factory.mktemp("scp-off")
-    runner = helpers.Ferryd(root)
-    ssh = SshServer(root / "ssh", runner, helpers.ConfigFolder(root / "ssh" / "conf"))
-    try:
-        ssh.start(accounts=account_section("plain"))
-        yield ssh
-    finally:
-        runner.cleanup()
+    ssh = module_ssh("scp-off")
+    ssh.start(accounts=account_section("plain"))
+    yield ssh
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> None:

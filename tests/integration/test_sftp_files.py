@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from sshkit import SshServer, account_section
@@ -33,32 +32,14 @@ USERS = (
 TEMP_PREFIX = ".ferryd-upload."
 
 
-def _helpers(request: pytest.FixtureRequest) -> ModuleType:
-    """The integration conftest module (its Ferryd and ConfigFolder), for a module server."""
-    here = Path(__file__).with_name("conftest.py")
-    for plugin in request.config.pluginmanager.get_plugins():
-        found = getattr(plugin, "__file__", None)
-        if isinstance(plugin, ModuleType) and found and os.path.samefile(found, here):
-            return plugin
-    raise AssertionError(f"{here} is not loaded as a conftest")
-
-
 @pytest.fixture(scope="module")
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SshServer]:
+def server(module_ssh: Callable[[str], SshServer]) -> Iterator[SshServer]:
     """One ferryd for the module; each test logs in as its own account (its own home)."""
-    helpers = _helpers(request)
-    root = tmp_path_factory.mktemp("sftp-files")
-    runner = helpers.Ferryd(root)
-    ssh = SshServer(root / "ssh", runner, helpers.ConfigFolder(root / "ssh" / "conf"))
-    try:
-        ssh.start(accounts="".join(account_section(user) for user in USERS))
-        for user in USERS:
-            ssh.home(user).mkdir(parents=True, exist_ok=True)
-        yield ssh
-    finally:
-        runner.cleanup()
+    ssh = module_ssh("sftp-files")
+    ssh.start(accounts="".join(account_section(user) for user in USERS))
+    for user in USERS:
+        ssh.home(user).mkdir(parents=True, exist_ok=True)
+    yield ssh
 
 
 def run(ssh: SshServer, user: str, commands: list[str]) -> str:

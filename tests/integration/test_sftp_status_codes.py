@@ -8,9 +8,8 @@ error without a v3 code (file exists, folder not empty...) reaches a v3 client a
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import asyncssh
 import pytest
@@ -19,31 +18,13 @@ from sshkit import SshServer, account_section
 READER_PERMISSIONS = "permissions = allow-read, allow-list, allow-traverse"
 
 
-def _helpers(request: pytest.FixtureRequest) -> ModuleType:
-    """The integration conftest module (its Ferryd and ConfigFolder), for a module server."""
-    here = Path(__file__).with_name("conftest.py")
-    for plugin in request.config.pluginmanager.get_plugins():
-        found = getattr(plugin, "__file__", None)
-        if isinstance(plugin, ModuleType) and found and os.path.samefile(found, here):
-            return plugin
-    raise AssertionError(f"{here} is not loaded as a conftest")
-
-
 @pytest.fixture(scope="module")
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SshServer]:
+def server(module_ssh: Callable[[str], SshServer]) -> Iterator[SshServer]:
     """One ferryd: ``coder`` has full control, ``reader`` may only read, list and traverse."""
-    helpers = _helpers(request)
-    root = tmp_path_factory.mktemp("status-codes")
-    runner = helpers.Ferryd(root)
-    ssh = SshServer(root / "ssh", runner, helpers.ConfigFolder(root / "ssh" / "conf"))
+    ssh = module_ssh("status-codes")
     accounts = account_section("coder") + account_section("reader", options=READER_PERMISSIONS)
-    try:
-        ssh.start(accounts=accounts)
-        yield ssh
-    finally:
-        runner.cleanup()
+    ssh.start(accounts=accounts)
+    yield ssh
 
 
 @pytest.fixture

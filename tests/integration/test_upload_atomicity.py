@@ -12,9 +12,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import asyncssh
 import pytest
@@ -41,25 +40,10 @@ file_write_size = 1048576
 """
 
 
-def _helpers(request: pytest.FixtureRequest) -> ModuleType:
-    """The integration conftest module (its Ferryd and ConfigFolder), for a module server."""
-    here = Path(__file__).with_name("conftest.py")
-    for plugin in request.config.pluginmanager.get_plugins():
-        found = getattr(plugin, "__file__", None)
-        if isinstance(plugin, ModuleType) and found and os.path.samefile(found, here):
-            return plugin
-    raise AssertionError(f"{here} is not loaded as a conftest")
-
-
 @pytest.fixture(scope="module")
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SshServer]:
+def server(module_ssh: Callable[[str], SshServer]) -> Iterator[SshServer]:
     """One ferryd for the module; every test uses its own account (its own home folder)."""
-    helpers = _helpers(request)
-    root = tmp_path_factory.mktemp("uploads")
-    runner = helpers.Ferryd(root)
-    ssh = SshServer(root / "ssh", runner, helpers.ConfigFolder(root / "ssh" / "conf"))
+    ssh = module_ssh("uploads")
     accounts = "".join(
         [
             account_section("atomic"),
@@ -73,11 +57,8 @@ def server(
             account_section("cut-resumable", options="group = resumable"),
         ]
     )
-    try:
-        ssh.start(accounts=accounts, extra=GROUPS.format(homes=ssh.homes))
-        yield ssh
-    finally:
-        runner.cleanup()
+    ssh.start(accounts=accounts, extra=GROUPS.format(homes=ssh.homes))
+    yield ssh
 
 
 @pytest.fixture(scope="module")
