@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need, only when some are missing (idempotent, quiet).
 set -euo pipefail
-# openssh-client: sftp, scp, ssh-keygen for the tests; openssl: reference hashes; openssh-server:
-# the sshd + sftp-server that `make bench` compares against.
-PACKAGES=(openssh-client openssh-server openssl)
+# openssh-client: sftp, scp, ssh-keygen for the tests; openssl, whois (mkpasswd): reference
+# password hashes; openssh-server: the sshd + sftp-server that `make bench` compares against.
+PACKAGES=(openssh-client openssh-server openssl whois)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
