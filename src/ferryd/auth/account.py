@@ -126,6 +126,20 @@ def _keys_path(
     return configuration.resolve_path(text.replace(_USER, user))
 
 
+def storage_roots(configuration: Configuration, model: AccountModel) -> list[Path]:
+    """Every folder the account may write to (home and virtual folder targets), whatever
+    its login policy says: what a start-up sweep of stale uploads must visit."""
+    try:
+        groups = _groups(configuration, model)
+        roots = [_home(configuration, model, groups[0][1])]
+    except AccountRefused:
+        return []
+    user = path_safe(model.name)
+    for source in [model.virtual_folders or ()] + [g.virtual_folders or () for _, g in groups]:
+        roots.extend(configuration.resolve_path(f.for_user(user).real) for f in source)
+    return roots
+
+
 def resolve_account(
     configuration: Configuration,
     uuid: str,

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncssh
 
-from ferryd.auth.account import AccountRefused, resolve_account
+from ferryd.auth.account import storage_roots
 from ferryd.config.configuration import Configuration, Section
 from ferryd.config.models import AccountModel, SshServiceModel
 from ferryd.config.problems import Problem
@@ -133,14 +133,8 @@ class SshService(Component[SshServiceModel]):
         configuration = self.configuration
         roots: set[Path] = set()
         for section in configuration.of_kind("accounts"):
-            if not isinstance(section.model, AccountModel):
-                continue
-            try:
-                account = resolve_account(configuration, section.uuid, section.model, "0.0.0.0")
-            except AccountRefused:
-                continue
-            roots.add(account.home)
-            roots.update(Path(folder.real) for folder in account.virtual_folders)
+            if isinstance(section.model, AccountModel):
+                roots.update(storage_roots(configuration, section.model))
         existing = [root for root in roots if root.is_dir()]
         await asyncio.to_thread(sweep_stale_uploads, existing, configuration.node_name)
 
