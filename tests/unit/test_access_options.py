@@ -228,3 +228,41 @@ group = nohome
     assert account(configuration, "erin").home == Path("/srv/common")
     with pytest.raises(AccountRefused, match="no home folder"):
         account(configuration, "frank")
+
+
+def test_inherit_or_empty_takes_the_groups_value_and_bad_values_are_refused(
+    write_ini: WriteIni, config_dir: Path
+) -> None:
+    write_ini("""
+[groups/DEFAULT_GROUP]
+home_folder_path = /srv/group
+create_home_folder = yes
+file_write_size = 4096
+
+[accounts/a1]
+name = gina
+home_folder_path = inherit
+create_home_folder = Inherit
+file_write_size =
+
+[accounts/a2]
+name = hank
+home_folder_path = /srv/own
+create_home_folder = no
+file_write_size = 0
+""")
+    configuration = load_configuration(config_dir)
+    gina, hank = account(configuration, "gina"), account(configuration, "hank")
+    assert (gina.home, gina.create_home, gina.file_write_size) == (
+        Path("/srv/group/gina"),
+        True,
+        4096,
+    )
+    assert (hank.home, hank.create_home, hank.file_write_size) == (Path("/srv/own"), False, 0)
+    write_ini("""
+[accounts/a1]
+name = ivan
+create_home_folder = maybe
+""")
+    (problem,) = problems_of(config_dir)
+    assert "[accounts/a1] create_home_folder: " in problem and "maybe" in problem

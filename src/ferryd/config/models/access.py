@@ -10,6 +10,7 @@ import fnmatch
 import ipaddress
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -252,34 +253,26 @@ def parse_required_credentials(value: object) -> object:
     return parts[0]
 
 
-def parse_size_or_inherit(value: object) -> object:
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in ("", INHERIT):
-            return None
-        try:
-            number = int(text)
-        except ValueError:
-            raise ValueError(f"expected a number of bytes (0: no limit), got {text!r}") from None
-        if number < 0:
-            raise ValueError(f"expected zero or more bytes, got {text!r}")
-        return number
-    return value
+def _inheritable(parse: Callable[[str], object]) -> Callable[[object], object]:
+    """Empty or ``inherit`` means "take the group's" (None); anything else goes to ``parse``."""
+
+    def validate(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        return None if text.lower() in ("", INHERIT) else parse(text)
+
+    return validate
 
 
-def parse_inheritable_bool(value: object) -> object:
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in ("", INHERIT):
-            return None
-        return parse_bool(text)
-    return value
-
-
-def parse_inheritable_text(value: object) -> object:
-    if isinstance(value, str) and value.strip().lower() in ("", INHERIT):
-        return None
-    return value.strip() if isinstance(value, str) else value
+def _byte_count(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise ValueError(f"expected a number of bytes (0: no limit), got {text!r}") from None
+    if number < 0:
+        raise ValueError(f"expected zero or more bytes, got {text!r}")
+    return number
 
 
 PermissionsOption = Annotated[Permissions | None, BeforeValidator(parse_permissions)]
@@ -289,6 +282,6 @@ VirtualFoldersOption = Annotated[
 SourceIpOption = Annotated[SourceIpFilter | None, BeforeValidator(parse_source_ip_filter)]
 DateTimeOption = Annotated[datetime | None, BeforeValidator(parse_datetime)]
 CredentialsOption = Annotated[str | None, BeforeValidator(parse_required_credentials)]
-SizeOption = Annotated[int | None, BeforeValidator(parse_size_or_inherit)]
-InheritBool = Annotated[bool | None, BeforeValidator(parse_inheritable_bool)]
-InheritText = Annotated[str | None, BeforeValidator(parse_inheritable_text)]
+SizeOption = Annotated[int | None, BeforeValidator(_inheritable(_byte_count))]
+InheritBool = Annotated[bool | None, BeforeValidator(_inheritable(parse_bool))]
+InheritText = Annotated[str | None, BeforeValidator(_inheritable(str))]

@@ -43,7 +43,6 @@ class SshConnection(asyncssh.SSHServer):
         self._key_decisions: dict[str, tuple[Decision, ComponentRef | None]] = {}
         self._accepted: tuple[Decision, ComponentRef | None, CredentialType] | None = None
         self.account: Account | None = None
-        self.fs: AccountFS | None = None
         self._refused = False
         self._ready: asyncio.Future[AccountFS | None] | None = None
         self._close_reason = "closed by the client"
@@ -128,7 +127,7 @@ class SshConnection(asyncssh.SSHServer):
     async def validate_password(self, username: str, password: str) -> bool:
         credentials = Credentials("password", username, self.peer, password=password)
         decision, method = await self._authenticate(credentials)
-        return self._conclude(credentials, decision, method)
+        return self._accept_or_report(credentials, decision, method)
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         line = key.export_public_key().decode("ascii").strip()
@@ -138,12 +137,13 @@ class SshConnection(asyncssh.SSHServer):
         if cached is None:
             cached = await self._authenticate(credentials)
             self._key_decisions[username + "\0" + line] = cached
-            self._conclude(credentials, *cached)
+            if cached[0].outcome is not Outcome.ACCEPT:
+                self._report(credentials, *cached)
         decision, method = cached
-        if decision.outcome is Outcome.ACCEPT:
-            self._accepted = (decision, method, "ssh-key")
-            return True
-        return False
+        if decision.outcome is not Outcome.ACCEPT:
+            return False
+        self._accepted = (decision, method, "ssh-key")
+        return True
 
     async def _authenticate(self, credentials: Credentials) -> tuple[Decision, ComponentRef | None]:
         service = self._service
@@ -155,15 +155,20 @@ class SshConnection(asyncssh.SSHServer):
         )
         return result.decision, result.method
 
-    def _conclude(
+    def _accept_or_report(
         self, credentials: Credentials, decision: Decision, method: ComponentRef | None
     ) -> bool:
-        """Emit the rejection events; acceptance is announced once the login completes."""
-        ref = self._peer_ref(credentials.username)
         if decision.outcome is Outcome.ACCEPT:
-            if credentials.type == "password":
-                self._accepted = (decision, method, "password")
+            self._accepted = (decision, method, credentials.type)
             return True
+        self._report(credentials, decision, method)
+        return False
+
+    def _report(
+        self, credentials: Credentials, decision: Decision, method: ComponentRef | None
+    ) -> None:
+        """Emit the refusal event; acceptance is announced once the login completes."""
+        ref = self._peer_ref(credentials.username)
         if decision.outcome is Outcome.UNKNOWN:
             self._service.emit(
                 "20081",
@@ -172,7 +177,7 @@ class SshConnection(asyncssh.SSHServer):
                 credentials_type=credentials.type,
                 reason=decision.reason,
             )
-            return False
+            return
         self._service.emit(
             "20142",
             account=ref,
@@ -182,7 +187,6 @@ class SshConnection(asyncssh.SSHServer):
             method_type=method.type if method else "-",
             reason=decision.reason,
         )
-        return False
 
     async def auth_completed(self) -> None:
         self._ready = asyncio.get_running_loop().create_future()
@@ -222,7 +226,6 @@ class SshConnection(asyncssh.SSHServer):
             return None
         if not existed:
             self._service.emit("20042", account=ref, username=account.name, path=str(account.home))
-        self.fs = fs
         self.touch()
         return fs
 

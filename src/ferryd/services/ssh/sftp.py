@@ -37,12 +37,11 @@ def _mode_text(pflags: int) -> str:
 class _Opened:
     """A handle with what its close event needs."""
 
-    __slots__ = ("handle", "mode", "started")
+    __slots__ = ("handle", "started")
 
-    def __init__(self, handle: ReadHandle | WriteHandle, mode: str) -> None:
+    def __init__(self, handle: ReadHandle | WriteHandle) -> None:
         self.handle = handle
         self.started = time.monotonic()
-        self.mode = mode
 
 
 class SftpSession(asyncssh.SFTPServer):
@@ -291,7 +290,7 @@ class SftpSession(asyncssh.SFTPServer):
         except OSError as error:
             self._failed("open", virtual or path, error)
             raise
-        opened = _Opened(handle, mode_text)
+        opened = _Opened(handle)
         self._open.add(opened)
         self._event(event_id, virtual, handle.real, mode=mode_text)
         return opened
