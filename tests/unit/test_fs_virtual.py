@@ -157,7 +157,15 @@ def test_real_parent_of_virtual_folder_merges(world: World) -> None:
 
 
 def test_virtual_folder_targeting_the_same_home_entry_is_not_a_collision(world: World) -> None:
-    world.fs(virtual_folders=[("/folder", world.home / "folder")])
+    (world.home / "folder").mkdir(exist_ok=True)
+    fs = world.fs(virtual_folders=[("/folder", world.home / "folder")])
+    assert [name for name, _ in fs.listdir("/")].count("folder") == 1
+    handle = fs.open_write(
+        "/folder/same.txt", create=True, truncate=True, exclusive=False, append=False
+    )
+    handle.pwrite(0, b"one place")
+    handle.commit()
+    assert (world.home / "folder" / "same.txt").read_bytes() == b"one place"
 
 
 def test_structure_through_an_escaping_link_fails_login(world: World) -> None:
