@@ -2,8 +2,9 @@
 # Installs the Debian packages the tests need, only when some are missing (idempotent, quiet).
 set -euo pipefail
 # openssh-client: sftp, scp, ssh-keygen for the tests; openssl, whois (mkpasswd): reference
-# password hashes; openssh-server: the sshd + sftp-server that `make bench` compares against.
-PACKAGES=(openssh-client openssh-server openssl whois)
+# password hashes; openssh-server: the sshd + sftp-server that `make bench` compares against;
+# slapd, ldap-utils: the real LDAP server the ldap authentication tests start.
+PACKAGES=(openssh-client openssh-server openssl whois slapd ldap-utils)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from ferryd import __version__
 from ferryd.auth.plain_passwords import hash_plain_passwords
+from ferryd.auth.policy import SecurityGuard
+from ferryd.cluster.embedded import EmbeddedCoordinator
 from ferryd.config.configuration import Configuration
 from ferryd.config.loader import load_configuration, node_name
 from ferryd.config.problems import ConfigurationError, Problem
@@ -39,6 +41,8 @@ class Node:
         name = node_name(options.node_name)
         self.bus = EventBus(ServerRef(uuid="single-server-uuid", name="", node=name))
         self.supervisor = Supervisor(self.bus)
+        self.coordinator: EmbeddedCoordinator | None = None
+        self._guard_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[bool]] = set()
@@ -75,6 +79,7 @@ class Node:
         configuration = self.load()
         self._identify(configuration)
         os.umask(configuration.server.umask_value)
+        await self._open_state(configuration)
         self.bus.emit(
             "20001",
             product_version=__version__,
@@ -92,6 +97,23 @@ class Node:
                 pid=os.getpid(),
             )
         return [f"[{kind}/{uuid}] {reason}" for (kind, uuid), reason in report.failed]
+
+    async def _open_state(self, configuration: Configuration) -> None:
+        """The coordinator and the ban guard every service shares (bans outlive restarts)."""
+        path = configuration.resolve_path(configuration.server.state_database)
+        coordinator = EmbeddedCoordinator(path)
+        try:
+            await coordinator.open()
+        except Exception as error:
+            await coordinator.close()
+            where = str(configuration.files[0])
+            problem = Problem(where, 0, f"cannot open {path}: {error}", "server", "state_database")
+            raise ConfigurationError([problem]) from None
+        self.coordinator = coordinator
+        guard = SecurityGuard(coordinator, self.bus)
+        await guard.refresh()
+        self.supervisor.guard = guard
+        self._guard_task = asyncio.ensure_future(guard.run())
 
     def _applied(self, configuration: Configuration, report: ReconcileReport) -> None:
         self.bus.emit(
@@ -162,6 +184,10 @@ class Node:
         configuration = self.supervisor.configuration
         drain = configuration.server.drain_timeout if configuration else 0.0
         await self.supervisor.stop_all(drain)
+        if self._guard_task is not None:
+            self._guard_task.cancel()
+        if self.coordinator is not None:
+            await self.coordinator.close()
 
 
 def _quiet_libraries() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from ferryd.auth.policy import SecurityGuard
 from ferryd.config.configuration import Configuration, Section
 from ferryd.config.models import ComponentModel
 from ferryd.config.problems import Problem
@@ -54,6 +55,7 @@ class ComponentContext:
     uuid: str
     configuration: Callable[[], Configuration]
     find: Callable[[tuple[str, str]], Component[Any] | None] = _nothing_running
+    guard: SecurityGuard | None = None  # bans and failure counts, shared through the coordinator
 
 
 class Component(ABC, Generic[ModelT]):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferryd.auth.methods.application import ApplicationAuthentication
+from ferryd.auth.policy import SecurityGuard
 from ferryd.config.configuration import Configuration, Section
 from ferryd.config.models import COMPONENT_KINDS, ComponentModel, changed_options
 from ferryd.config.problems import Problem
@@ -58,8 +59,9 @@ class ReconcileReport:
 
 
 class Supervisor:
-    def __init__(self, bus: EventBus) -> None:
+    def __init__(self, bus: EventBus, guard: SecurityGuard | None = None) -> None:
         self.bus = bus
+        self.guard = guard
         self.components: dict[Key, Component[Any]] = {}
         self.configuration: Configuration | None = None
         self.generation = 0
@@ -149,7 +151,9 @@ class Supervisor:
     async def _start(self, section: Section, report: ReconcileReport, quiet: bool = False) -> bool:
         model = section.model
         assert isinstance(model, ComponentModel)
-        context = ComponentContext(self.bus, section.kind, section.uuid, self.current, self.find)
+        context = ComponentContext(
+            self.bus, section.kind, section.uuid, self.current, self.find, self.guard
+        )
         component = component_class(section)(model, context)
         fields: dict[str, Any] = {
             "kind": section.kind,

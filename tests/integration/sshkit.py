@@ -61,6 +61,12 @@ def account_section(
     return text
 
 
+LENIENT_POLICY = """
+    source_ip_ban_after_count = 0
+    failed_login_delay = 0
+"""
+
+
 @dataclass
 class SshServer:
     """A configuration folder plus the running ``ferryd serve`` for it."""
@@ -94,11 +100,14 @@ class SshServer:
         service: str = "",
         group: str = "",
         extra: str = "",
+        policy: str = LENIENT_POLICY,
     ) -> str:
         """A server.ini: audit log, application auth, one ssh service, DEFAULT_GROUP, accounts.
 
-        ``service`` and ``group`` are extra option lines for those sections; ``extra`` is
-        appended (more groups, handlers...).
+        ``service``, ``group`` and ``policy`` are option lines for those sections (the
+        default policy never bans and answers failures at once, so tests that fail logins on
+        purpose stay independent and fast; ban tests pass their own); ``extra`` is appended
+        (more groups, handlers...).
         """
         text = textwrap.dedent(
             """\
@@ -129,6 +138,8 @@ class SshServer:
             """
         )
         text += textwrap.dedent(group).strip() + "\n" if group.strip() else ""
+        text += "\n[security-policies/DEFAULT-SECURITY-POLICY]\n"
+        text += textwrap.dedent(policy).strip() + "\n" if policy.strip() else ""
         if accounts:
             text += "\n" + accounts
         if extra:

@@ -6,9 +6,12 @@ edited account applies to the next login while open sessions keep what they logg
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from ferryd.config.configuration import Configuration
 from ferryd.config.models import DEFAULT_GROUP, AccountModel, GroupModel
@@ -184,3 +187,32 @@ def resolve_account(
         authorized_keys_path=_keys_path(configuration, model, primary),
         umask=configuration.server.umask_value,
     )
+
+
+def external_account(
+    configuration: Configuration,
+    *,
+    name: str,
+    uuid: str,
+    peer_address: str,
+    groups: Sequence[str] = (),
+    options: Mapping[str, str] | None = None,
+) -> Account:
+    """An account kept outside the configuration (an LDAP entry, an HTTP service's answer),
+    given as account options in their INI text form and resolved exactly like a configured
+    one, so groups, permissions and login checks mean the same wherever accounts live.
+
+    Raises AccountRefused naming the option at fault.
+    """
+    values: dict[str, str] = {"name": name, "group": ", ".join(groups) or DEFAULT_GROUP}
+    values.update(options or {})
+    try:
+        model = AccountModel.model_validate(values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        option = ".".join(str(part) for part in first["loc"]) or "account"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown option"
+        raise AccountRefused(f"{option}: {message}") from None
+    return resolve_account(configuration, uuid, model, peer_address)

@@ -1,20 +1,36 @@
-"""The authentication chain (reference 3.1): methods in order until one accepts or rejects.
+"""The authentication chain (reference 3.1), the same for every protocol and credential type.
 
-A disabled method is skipped; a method that should run but is not running (it failed to
-start) aborts the login, because skipping it could let a less strict method decide.
+Order: the service's security policy (address filter, bans, denied names), then each method
+in turn until one accepts or rejects; "unknown" passes to the next. A disabled method, or one
+placed on other nodes, is skipped (event 20111); one that should run here but is not running,
+or that cannot decide (its server is down), refuses the login (event 20256), because skipping
+it could let a less strict method decide. Every outcome is one event, emitted here, so every
+protocol reports logins the same way; the success event (20137) is the service's, sent once
+the session is ready.
+
+Failed password logins count toward the policy's ban and are answered no sooner than
+``failed_login_delay`` after they began, whichever step refused them, so timing does not tell
+an unknown name from a wrong password; the wait is a sleep, so nobody else is held up. Key
+offers are not counted or delayed: clients offer several keys and a refused offer is not a guess.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ferryd.auth.credentials import Credentials, Decision, Outcome
+from ferryd.auth.policy import ActivePolicy, Emit, Refusal, Screen, SecurityGuard, active_policy
+from ferryd.cluster.coordinator import Ban
 from ferryd.config.configuration import Configuration
-from ferryd.config.models import ComponentModel
-from ferryd.events.event import ComponentRef
-from ferryd.lifecycle import Component
+from ferryd.config.models import ComponentModel, ServiceModel
+from ferryd.events.event import AccountRef, ComponentRef
+from ferryd.lifecycle import Component, State
+
+Finder = Callable[[tuple[str, str]], Component[Any] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,23 +39,225 @@ class ChainResult:
     method: ComponentRef | None = None
 
 
-async def authenticate(
-    method_uuids: Sequence[str],
-    configuration: Configuration,
-    find: Callable[[tuple[str, str]], Component[Any] | None],
-    credentials: Credentials,
+@dataclass(frozen=True, slots=True)
+class LoginScope:
+    """What a service hands the chain for one login attempt."""
+
+    configuration: Configuration
+    methods: Sequence[str]
+    policy: ActivePolicy | None
+    find: Finder
+    guard: SecurityGuard | None
+    emit: Emit  # the service's emit: events carry the service as their component
+
+
+def _method_ref(uuid: str, model: ComponentModel | None) -> ComponentRef:
+    return ComponentRef(
+        uuid=uuid,
+        type=model.type if model else "-",
+        name=(model.name or uuid) if model else uuid,
+        kind="authentications",
+    )
+
+
+async def authenticate(scope: LoginScope, credentials: Credentials) -> ChainResult:
+    started = time.monotonic()
+    account = AccountRef(name=credentials.username, peer=credentials.peer)
+    screen: Screen | Refusal = Screen.CHECK
+    if scope.policy is not None and scope.guard is not None:
+        screen = scope.policy.screen_login(
+            scope.guard, credentials.peer.address, credentials.username
+        )
+    if isinstance(screen, Refusal):
+        assert scope.policy is not None
+        _refused(scope, credentials, account, screen.event_id, scope.policy.scope, screen.reason)
+        result = ChainResult(Decision(Outcome.REJECT, screen.reason, event_id=screen.event_id))
+    else:
+        result = await _run_methods(scope, credentials, account)
+    await _observe(scope, credentials, result, screen)
+    await _delay(scope, credentials, result, started)
+    return result
+
+
+async def _run_methods(
+    scope: LoginScope, credentials: Credentials, account: AccountRef
 ) -> ChainResult:
-    for uuid in method_uuids:
+    configuration = scope.configuration
+    for uuid in scope.methods:
         section = configuration.sections.get(("authentications", uuid))
         model = section.model if section else None
-        if isinstance(model, ComponentModel) and not model.enabled:
+        model = model if isinstance(model, ComponentModel) else None
+        ref = _method_ref(uuid, model)
+        if model is not None and (
+            not model.enabled or not model.placed_on(configuration.node_name)
+        ):
+            why = "disabled" if not model.enabled else "not placed on this node"
+            _method_event(scope, "20111", credentials, account, ref, why)
             continue
-        method = find(("authentications", uuid))
+        method = scope.find(("authentications", uuid))
+        if method is not None and method.state in (State.STOPPING, State.STOPPED):
+            _method_event(scope, "20111", credentials, account, ref, "stopped")
+            continue
         if method is None or not hasattr(method, "authenticate"):
-            reason = f"authentication method {uuid!r} is not running"
-            return ChainResult(Decision(Outcome.REJECT, reason))
+            reason = "the method is not running (it failed to start)"
+            _method_event(scope, "20256", credentials, account, ref, reason)
+            return ChainResult(Decision(Outcome.FAILED, reason), ref)
         decision: Decision = await method.authenticate(credentials)
+        ref = method.ref
         if decision.outcome is Outcome.UNKNOWN:
+            _method_event(scope, "20255", credentials, account, ref, decision.reason)
             continue
-        return ChainResult(decision, method.ref)
+        if decision.outcome is Outcome.FAILED:
+            _method_event(scope, "20256", credentials, account, ref, decision.reason)
+        elif decision.outcome is Outcome.REJECT:
+            if decision.event_id:
+                rule = f"authentications/{uuid}"
+                _refused(scope, credentials, account, decision.event_id, rule, decision.reason)
+            else:
+                _method_event(scope, "20142", credentials, account, ref, decision.reason)
+        return ChainResult(decision, ref)
+    scope.emit(
+        "20081",
+        account=account,
+        username=credentials.username,
+        credentials_type=credentials.type,
+        reason="no method knows the account",
+    )
     return ChainResult(Decision(Outcome.UNKNOWN, "no method knows the account"))
+
+
+def _method_event(
+    scope: LoginScope,
+    event_id: str,
+    credentials: Credentials,
+    account: AccountRef,
+    method: ComponentRef,
+    reason: str,
+) -> None:
+    scope.emit(
+        event_id,
+        account=account,
+        username=credentials.username,
+        credentials_type=credentials.type,
+        method_name=method.name,
+        method_type=method.type,
+        reason=reason,
+    )
+
+
+def _refused(
+    scope: LoginScope,
+    credentials: Credentials,
+    account: AccountRef,
+    event_id: str,
+    rule: str,
+    reason: str,
+) -> None:
+    scope.emit(
+        event_id,
+        account=account,
+        username=credentials.username,
+        credentials_type=credentials.type,
+        address=credentials.peer.address,
+        rule=rule,
+        reason=reason,
+    )
+
+
+async def _observe(
+    scope: LoginScope, credentials: Credentials, result: ChainResult, screen: Screen | Refusal
+) -> None:
+    """Count the attempt toward bans: the policy's, and every ``ip-time-ban`` method's."""
+    accepted = result.decision.outcome is Outcome.ACCEPT
+    for uuid in scope.methods:
+        method = scope.find(("authentications", uuid))
+        observe = getattr(method, "observe", None)
+        if observe is not None:
+            await observe(credentials, result.decision)
+    policy, guard = scope.policy, scope.guard
+    if policy is None or guard is None or screen is not Screen.CHECK:
+        return
+    address = credentials.peer.address
+    try:
+        if accepted:
+            await guard.succeeded(policy.scope, address)
+        elif counts_as_failure(credentials, result.decision):
+            ban = await guard.failed(
+                policy.scope,
+                address,
+                policy.model.source_ip_ban_after_count,
+                policy.model.source_ip_ban_interval,
+                result.decision.reason,
+            )
+            if ban is not None:
+                announce_ban(scope.emit, ban)
+    except Exception as error:
+        scope.emit(
+            "20256",
+            account=None,
+            username=credentials.username,
+            credentials_type=credentials.type,
+            method_name=policy.uuid,
+            method_type="security-policy",
+            reason=f"ban state unavailable: {error}",
+        )
+
+
+def counts_as_failure(credentials: Credentials, decision: Decision) -> bool:
+    """A guessed password that did not work; not key offers, not server-side faults."""
+    return credentials.type == "password" and decision.outcome in (
+        Outcome.REJECT,
+        Outcome.UNKNOWN,
+    )
+
+
+def announce_ban(emit: Emit, ban: Ban) -> None:
+    emit(
+        "20257",
+        address=ban.address,
+        scope=ban.scope,
+        failures=ban.failures,
+        interval=f"{ban.until - ban.created:g}",
+        reason=ban.reason,
+    )
+
+
+async def _delay(
+    scope: LoginScope, credentials: Credentials, result: ChainResult, started: float
+) -> None:
+    if result.decision.outcome is Outcome.ACCEPT or credentials.type != "password":
+        return
+    delay = scope.policy.model.failed_login_delay if scope.policy else 0.0
+    remaining = delay - (time.monotonic() - started)
+    if remaining > 0:
+        await asyncio.sleep(remaining)
+
+
+def login_scope(service: Component[Any]) -> LoginScope:
+    """The chain as a service runs it: its own methods (else the server's) and its policy."""
+    model = service.model
+    assert isinstance(model, ServiceModel)
+    configuration = service.configuration
+    return LoginScope(
+        configuration=configuration,
+        methods=model.authentications or configuration.server.authentications,
+        policy=active_policy(configuration, model.security_policy),
+        find=service.context.find,
+        guard=service.context.guard,
+        emit=service.emit,
+    )
+
+
+def refused_at_connection(service: Component[Any], address: str) -> Refusal | None:
+    """``block_source_at_connection``: a banned or denied address, judged before any protocol
+    byte is sent (from the guard's memory, so it needs no wait)."""
+    model = service.model
+    assert isinstance(model, ServiceModel)
+    guard = service.context.guard
+    if not model.block_source_at_connection or guard is None:
+        return None
+    policy = active_policy(service.configuration, model.security_policy)
+    if policy is None:
+        return None
+    screen = policy.screen_address(guard, address)
+    return screen if isinstance(screen, Refusal) else None

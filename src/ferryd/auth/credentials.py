@@ -1,7 +1,9 @@
 """What a client presents at login, and what a method answers (reference 3.1).
 
 Protocol services build :class:`Credentials`; methods answer with a :class:`Decision`:
-accept (with the resolved account), reject (stop, with a reason), or unknown (try the next).
+accept (with the resolved account), reject (stop, with a reason), unknown (try the next), or
+failed: the method could not decide (its server is unreachable, its answer is invalid), which
+refuses the login as well, with an event saying the fault is not the client's.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ferryd.auth.account import Account
-from ferryd.events.event import Peer
+from ferryd.events.event import ComponentRef, Peer
 
 CredentialType = Literal["password", "ssh-key"]
 
@@ -23,6 +25,7 @@ class Credentials:
     peer: Peer
     password: str = ""
     public_key: str = ""  # OpenSSH public key line ("ssh-ed25519 AAAA..."), for ssh-key
+    service: ComponentRef | None = None  # the service the client logs in to
 
     def __repr__(self) -> str:  # never let a password reach a log through repr()
         return f"Credentials({self.type!r}, {self.username!r}, {self.peer.address!r})"
@@ -32,6 +35,7 @@ class Outcome(enum.Enum):
     ACCEPT = "accept"
     REJECT = "reject"
     UNKNOWN = "unknown"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +43,5 @@ class Decision:
     outcome: Outcome
     reason: str = ""
     account: Account | None = None
+    # A refusal event other than the default 20142: 20136 (name denied), 20005 (address banned).
+    event_id: str = ""

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from ferryd.config.configuration import Configuration, Origin, Section
 from ferryd.config.models import (
     DEFAULT_GROUP,
+    DEFAULT_SECURITY_POLICY,
     FUTURE_KINDS,
     KNOWN_KINDS,
     MODELS,
@@ -29,8 +30,15 @@ from ferryd.config.models import (
     GroupModel,
     SectionModel,
     ServerModel,
+    ServiceModel,
     types_of,
 )
+from ferryd.config.models.authentications import (
+    AnonymousAuthenticationModel,
+    ApplicationAuthenticationModel,
+    LdapAuthenticationModel,
+)
+from ferryd.config.models.security import shipped_security_policy
 from ferryd.config.problems import ConfigurationError, Problem
 from ferryd.ini import Document, IniFileError, IniSyntaxError, read_document
 
@@ -189,6 +197,35 @@ def _cross_check(
                         "authentications",
                     )
                 )
+
+    def missing(section: Section, option: str, kind: str, uuids: Iterable[str]) -> None:
+        for uuid in uuids:
+            if (kind, uuid) not in sections:
+                origin = where(section.title, option)
+                problems.append(
+                    Problem(
+                        origin.path,
+                        origin.line,
+                        f"no [{kind}/{uuid}] section is defined",
+                        section.title,
+                        option,
+                    )
+                )
+
+    for section in sections.values():
+        model = section.model
+        if isinstance(model, ServiceModel):
+            missing(section, "authentications", "authentications", model.authentications)
+            if model.security_policy:
+                missing(section, "security_policy", "security-policies", [model.security_policy])
+        elif isinstance(model, ApplicationAuthenticationModel):
+            missing(section, "allowed_groups", "groups", model.allowed_groups)
+        elif isinstance(model, LdapAuthenticationModel):
+            missing(section, "base_groups", "groups", model.base_groups)
+            for rule in model.group_mapping:
+                missing(section, "group_mapping", "groups", rule.groups)
+        elif isinstance(model, AnonymousAuthenticationModel):
+            missing(section, "anonymous_account_uuid", "accounts", [model.anonymous_account_uuid])
     seen: dict[tuple[str, str], str] = {}
     for section in sections.values():
         model = section.model
@@ -221,6 +258,76 @@ def _cross_check(
             seen.setdefault(key, section.title)
 
 
+IDENTITY_KINDS = ("accounts", "groups")
+
+
+def _validated(
+    merged: Mapping[str, _Merged], problems: list[Problem], kinds: Iterable[str] | None = None
+) -> tuple[ServerModel, dict[tuple[str, str], Section]]:
+    """Validate every section, or only those of ``kinds`` (others are ignored, unchecked)."""
+    server = ServerModel()
+    sections: dict[tuple[str, str], Section] = {}
+    wanted = None if kinds is None else frozenset(kinds)
+    for section in merged.values():
+        split = _split_name(section)
+        if isinstance(split, Problem):
+            problems.append(split)
+            continue
+        kind, uuid = split
+        if wanted is not None and kind not in wanted:
+            continue
+        model_class: type[SectionModel] | Problem = (
+            ServerModel if kind == "server" else _model_for(section, kind)
+        )
+        if isinstance(model_class, Problem):
+            problems.append(model_class)
+            continue
+        model = _validate_section(section, model_class, problems)
+        if model is None:
+            continue
+        if isinstance(model, ServerModel):
+            server = model
+            continue
+        options = {name: origin for name, (_, origin) in section.options.items()}
+        sections[(kind, uuid)] = Section(kind, uuid, model, section.header, options)
+    return server, sections
+
+
+def _fingerprint(documents: Iterable[tuple[Path, Document | None]]) -> str:
+    digest = hashlib.sha256()
+    for path, document in documents:
+        digest.update(str(path).encode() + b"\0")
+        digest.update(document.render().encode() if document else b"")
+    return digest.hexdigest()
+
+
+def load_identities(path: str | os.PathLike[str]) -> tuple[dict[tuple[str, str], Section], str]:
+    """The ``[accounts/...]`` and ``[groups/...]`` sections of a ``local-file`` method's file,
+    and its fingerprint; other sections are ignored. Raises ConfigurationError.
+
+    Accounts may name only groups of the same file; one naming no group uses DEFAULT_GROUP,
+    from the file when it defines one, else from the main configuration.
+    """
+    file = Path(path).absolute()
+    problems: list[Problem] = []
+    document = _read(file, problems)
+    if document is None:
+        raise ConfigurationError(problems)
+    merged = _merge([(file, document)])
+    _, sections = _validated(merged, problems, IDENTITY_KINDS)
+    if not problems:
+        names = {s.title for s in sections.values()}
+        _cross_check(
+            ServerModel(),
+            sections,
+            {n: m for n, m in merged.items() if n in names},
+            problems,
+        )
+    if problems:
+        raise ConfigurationError(problems)
+    return sections, _fingerprint([(file, document)])
+
+
 def load_configuration(
     config_dir: str | os.PathLike[str],
     *,
@@ -239,48 +346,30 @@ def load_configuration(
         raise ConfigurationError(problems)
     merged = _merge((path, doc) for path, doc in documents if doc is not None)
 
-    server = ServerModel()
-    sections: dict[tuple[str, str], Section] = {}
-    for section in merged.values():
-        split = _split_name(section)
-        if isinstance(split, Problem):
-            problems.append(split)
-            continue
-        kind, uuid = split
-        model_class: type[SectionModel] | Problem = (
-            ServerModel if kind == "server" else _model_for(section, kind)
-        )
-        if isinstance(model_class, Problem):
-            problems.append(model_class)
-            continue
-        model = _validate_section(section, model_class, problems)
-        if model is None:
-            continue
-        if isinstance(model, ServerModel):
-            server = model
-            continue
-        options = {name: origin for name, (_, origin) in section.options.items()}
-        sections[(kind, uuid)] = Section(kind, uuid, model, section.header, options)
+    server, sections = _validated(merged, problems)
 
     if ("groups", DEFAULT_GROUP) not in sections:
         origin = Origin(str(files[0]), 0)
         sections[("groups", DEFAULT_GROUP)] = Section(
             "groups", DEFAULT_GROUP, GroupModel(name=DEFAULT_GROUP), origin
         )
+    if ("security-policies", DEFAULT_SECURITY_POLICY) not in sections:
+        sections[("security-policies", DEFAULT_SECURITY_POLICY)] = Section(
+            "security-policies",
+            DEFAULT_SECURITY_POLICY,
+            shipped_security_policy(),
+            Origin(str(files[0]), 0),
+        )
     if not problems:
         _cross_check(server, sections, merged, problems)
     if problems:
         raise ConfigurationError(problems)
 
-    digest = hashlib.sha256()
-    for path, document in documents:
-        digest.update(str(path).encode() + b"\0")
-        digest.update(document.render().encode() if document else b"")
     return Configuration(
         config_dir=folder,
         node_name=node_name(node),
         server=server,
         sections=sections,
         files=tuple(files),
-        fingerprint=digest.hexdigest(),
+        fingerprint=_fingerprint(documents),
     )

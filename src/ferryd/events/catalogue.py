@@ -61,6 +61,16 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         "Start-up failed; the process exits with a non-zero status.",
     ),
     _define(
+        "20005",
+        ["authentication", "security", "session", "failure"],
+        "Login of %(username)s from %(address)s blocked by %(rule)s: %(reason)s",
+        ["username", "credentials_type", "address", "rule", "reason"],
+        "A security policy (or an `ip-time-ban` method) refused the client's address: it is "
+        "banned, or the policy's `source_ip_filter` denies it. With "
+        "`block_source_at_connection = yes` this is reported when the connection is dropped, "
+        "and `username` is empty.",
+    ),
+    _define(
         "20010",
         ["process", "configuration", "failure", "failure-high"],
         "Configuration refused, the running configuration is kept: %(problem)s",
@@ -111,6 +121,22 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         "Could not rotate log file %(path)s: %(reason)s",
         ["path", "reason"],
         "Rotating a `local-file` log failed; entries keep going to the current file.",
+    ),
+    _define(
+        "20111",
+        ["authentication", "session", "informational"],
+        "%(method_type)s method %(method_name)s skipped for %(username)s: %(reason)s.",
+        ["username", "credentials_type", "method_name", "method_type", "reason"],
+        "A method in the list is disabled, stopped or placed on other nodes; the next one "
+        "is asked.",
+    ),
+    _define(
+        "20136",
+        ["authentication", "security", "session", "failure"],
+        "Login of %(username)s from %(address)s forbidden by %(rule)s: %(reason)s",
+        ["username", "credentials_type", "address", "rule", "reason"],
+        "The login name is denied by a security policy's `deny_usernames` (or a "
+        "`deny-username` method); no method was asked.",
     ),
     _define(
         "20137",
@@ -236,6 +262,58 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         "A `local-file` handler reopened its file, after SIGHUP or an external rotation.",
     ),
     _define(
+        "20255",
+        ["authentication", "session", "informational"],
+        "%(method_type)s method %(method_name)s does not know %(username)s (%(reason)s); "
+        "asking the next method.",
+        ["username", "credentials_type", "method_name", "method_type", "reason"],
+        "A method answered 'unknown user' (HTTP 401, not in its file or groups).",
+    ),
+    _define(
+        "20256",
+        ["authentication", "session", "failure", "failure-high"],
+        "Login of %(username)s refused: %(method_type)s method %(method_name)s could not "
+        "decide: %(reason)s",
+        ["username", "credentials_type", "method_name", "method_type", "reason"],
+        "A method could not answer (its server is unreachable or timed out, its answer is "
+        "invalid, or it is not running). The login is refused without asking later methods: "
+        "the fault is the server's, not the client's, and it does not count toward a ban.",
+    ),
+    _define(
+        "20257",
+        ["authentication", "security", "failure"],
+        "Address %(address)s banned by %(scope)s for %(interval)s seconds after %(failures)s "
+        "failed logins (last: %(reason)s).",
+        ["address", "scope", "failures", "interval", "reason"],
+        "Consecutive failed password logins reached the ban threshold; logins (and, with "
+        "`block_source_at_connection`, connections) from the address are refused until the "
+        "ban ends or is lifted with `ferryd bans remove`.",
+    ),
+    _define(
+        "20258",
+        ["authentication", "configuration", "operational", "success"],
+        "Accounts file %(path)s of %(method_name)s loaded: %(accounts)s accounts, "
+        "%(groups)s groups.",
+        ["method_name", "path", "accounts", "groups"],
+        "A `local-file` method read its file (at start and after every change).",
+    ),
+    _define(
+        "20259",
+        ["authentication", "configuration", "failure", "failure-high"],
+        "Accounts file refused, the previous accounts stay in force: %(problem)s",
+        ["method_name", "path", "line", "problem", "problems"],
+        "A `local-file` method's file is unreadable or invalid; `line` is the first problem's "
+        "line and `problems` lists them all. Logins keep using the last good accounts.",
+    ),
+    _define(
+        "20260",
+        ["authentication", "operational", "failure"],
+        "HTTP identity URL %(url)s suspended for %(interval)s seconds: %(reason)s",
+        ["method_name", "url", "interval", "reason"],
+        "An `http` method's URL failed (no connection, timeout, server error); the next URL "
+        "is used until the interval ends.",
+    ),
+    _define(
         "30011",
         ["ssh", "session", "authenticated", "success"],
         "%(subsystem)s session started for %(username)s in %(home)s.",
@@ -343,6 +421,14 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         "SSH service %(name)s listening on %(address)s:%(port)s.",
         ["name", "address", "port"],
         "The service is bound and accepts connections (also after a rebind).",
+    ),
+    _define(
+        "50008",
+        ["administration", "security", "informational"],
+        "Ban of %(address)s by %(scope)s lifted by %(by)s.",
+        ["address", "scope", "by"],
+        "An administrator lifted a ban before its end (`ferryd bans remove`, here or on "
+        "another node sharing the state store).",
     ),
 )
 

@@ -6,7 +6,15 @@ accounts default to ``application`` as in SFTPPlus.
 
 from __future__ import annotations
 
-from ferryd.config.models.authentications import ApplicationAuthenticationModel
+from ferryd.config.models.authentications import (
+    AnonymousAuthenticationModel,
+    ApplicationAuthenticationModel,
+    DenyUsernameAuthenticationModel,
+    HttpAuthenticationModel,
+    IpTimeBanAuthenticationModel,
+    LdapAuthenticationModel,
+    LocalFileAuthenticationModel,
+)
 from ferryd.config.models.base import (
     ComponentModel,
     EventHandlerModel,
@@ -20,6 +28,7 @@ from ferryd.config.models.identities import (
     AdministratorModel,
     GroupModel,
 )
+from ferryd.config.models.security import DEFAULT_SECURITY_POLICY, SecurityPolicyModel
 from ferryd.config.models.server import ServerModel
 from ferryd.config.models.services import ServiceModel, SshServiceModel
 
@@ -27,10 +36,17 @@ MODELS: dict[tuple[str, str], type[SectionModel]] = {
     ("event-handlers", "local-file"): LocalFileHandlerModel,
     ("event-handlers", "standard-stream"): StandardStreamHandlerModel,
     ("authentications", "application"): ApplicationAuthenticationModel,
+    ("authentications", "local-file"): LocalFileAuthenticationModel,
+    ("authentications", "http"): HttpAuthenticationModel,
+    ("authentications", "ldap"): LdapAuthenticationModel,
+    ("authentications", "anonymous"): AnonymousAuthenticationModel,
+    ("authentications", "deny-username"): DenyUsernameAuthenticationModel,
+    ("authentications", "ip-time-ban"): IpTimeBanAuthenticationModel,
     ("services", "ssh"): SshServiceModel,
     ("accounts", "application"): AccountModel,
     ("groups", ""): GroupModel,
     ("administrators", ""): AdministratorModel,
+    ("security-policies", ""): SecurityPolicyModel,
 }
 
 # Kinds whose sections carry a ``type`` option choosing the model.
@@ -40,7 +56,6 @@ COMPONENT_KINDS = ("event-handlers", "authentications", "services")
 # Kinds SFTPPlus has that ferryd does not implement yet: refused with a clear message.
 FUTURE_KINDS = frozenset(
     [
-        "security-policies",
         "roles",
         "transfers",
         "locations",
@@ -59,6 +74,7 @@ def types_of(kind: str) -> list[str]:
 __all__ = [
     "COMPONENT_KINDS",
     "DEFAULT_GROUP",
+    "DEFAULT_SECURITY_POLICY",
     "FUTURE_KINDS",
     "KNOWN_KINDS",
     "MODELS",
@@ -71,6 +87,7 @@ __all__ = [
     "GroupModel",
     "LocalFileHandlerModel",
     "SectionModel",
+    "SecurityPolicyModel",
     "ServerModel",
     "ServiceModel",
     "SshServiceModel",

@@ -185,17 +185,21 @@ class SourceIpFilter:
 
     rules: tuple[tuple[bool, Network], ...]
 
-    def permits(self, address: str) -> bool:
+    def match(self, address: str) -> bool | None:
+        """The first matching rule's verdict (True: allow), or None when no rule matches."""
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
-            return False
+            return None
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
         for allow, network in self.rules:
             if ip.version == network.version and ip in network:
                 return allow
-        return False
+        return None
+
+    def permits(self, address: str) -> bool:
+        return self.match(address) is True
 
 
 def parse_source_ip_filter(value: object) -> object:

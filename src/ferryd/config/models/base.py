@@ -21,6 +21,10 @@ def changed_options(old: BaseModel, new: BaseModel) -> list[str]:
     return [n for n in type(new).model_fields if getattr(old, n, None) != getattr(new, n, None)]
 
 
+CREATED_DOC = "When the section was created (informative)."
+CHANGED_DOC = "When the section last changed (informative)."
+
+
 class SectionModel(BaseModel):
     """One INI section; unknown options are errors, values are immutable once validated."""
 
@@ -46,12 +50,8 @@ class ComponentModel(SectionModel):
         "On other nodes it is validated but not started.",
         example="node-a, node-b",
     )
-    created: Text = option(
-        "", doc="When the section was created (informative).", example="2026-11-24"
-    )
-    changed: Text = option(
-        "", doc="When the section last changed (informative).", example="2026-11-24"
-    )
+    created: Text = option("", doc=CREATED_DOC, example="2026-11-24")
+    changed: Text = option("", doc=CHANGED_DOC, example="2026-11-24")
 
     @field_validator("cluster_activation")
     @classmethod

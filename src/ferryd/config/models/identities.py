@@ -19,13 +19,10 @@ from ferryd.config.models.access import (
     SourceIpOption,
     VirtualFoldersOption,
 )
-from ferryd.config.models.base import SectionModel, option
+from ferryd.config.models.base import CHANGED_DOC, CREATED_DOC, SectionModel, option
 from ferryd.config.models.types import CsvList, IniBool, LineList, Text
 
 DEFAULT_GROUP = "DEFAULT_GROUP"
-
-_CREATED = "When the section was created (informative)."
-_CHANGED = "When the section last changed (informative)."
 
 
 class AccountModel(SectionModel):
@@ -110,8 +107,8 @@ class AccountModel(SectionModel):
         doc="From this moment (ISO-8601; no offset means UTC) logins are refused.",
         example="2026-12-31 18:00",
     )
-    created: Text = option("", doc=_CREATED, example="2026-11-24")
-    changed: Text = option("", doc=_CHANGED, example="2026-11-24")
+    created: Text = option("", doc=CREATED_DOC, example="2026-11-24")
+    changed: Text = option("", doc=CHANGED_DOC, example="2026-11-24")
 
     @property
     def primary_group(self) -> str:
@@ -185,8 +182,8 @@ class GroupModel(SectionModel):
         "client can resume it; `direct`: write the final file in place.",
         example="atomic-resumable",
     )
-    created: Text = option("", doc=_CREATED, example="2026-11-24")
-    changed: Text = option("", doc=_CHANGED, example="2026-11-24")
+    created: Text = option("", doc=CREATED_DOC, example="2026-11-24")
+    changed: Text = option("", doc=CHANGED_DOC, example="2026-11-24")
 
 
 class AdministratorModel(SectionModel):
@@ -200,5 +197,5 @@ class AdministratorModel(SectionModel):
     roles: CsvList = option(
         ("DEFAULT-ROLE",), doc="Role UUIDs, primary first.", example="DEFAULT-ROLE"
     )
-    created: Text = option("", doc=_CREATED, example="2026-11-24")
-    changed: Text = option("", doc=_CHANGED, example="2026-11-24")
+    created: Text = option("", doc=CREATED_DOC, example="2026-11-24")
+    changed: Text = option("", doc=CHANGED_DOC, example="2026-11-24")

@@ -43,6 +43,14 @@ class ServerModel(SectionModel):
         doc="PEM file with the TLS private key and certificate chain for TLS services.",
         example="ssl_certificate.pem",
     )
+    state_database: Text = option(
+        "state.db3",
+        doc="SQLite file of the embedded coordinator: failed-login counters and address "
+        "bans, kept across restarts. Nodes sharing it share their bans. Relative to the "
+        "configuration folder.",
+        example="/var/lib/ferryd/state.db3",
+        min_length=1,
+    )
     drain_timeout: Seconds = option(
         30.0,
         doc="Seconds that open sessions and queued events get to finish when ferryd stops "

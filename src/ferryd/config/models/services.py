@@ -135,6 +135,18 @@ class ServiceModel(ComponentModel):
         doc="Seconds without any request after which a session is closed; 0 uses 300.",
         example="600",
     )
+    security_policy: Text = option(
+        "DEFAULT-SECURITY-POLICY",
+        doc="UUID of the [security-policies/...] section checked before authentication; "
+        "empty: no policy (no deny list, no bans, no failed-login delay).",
+        example="partners-policy",
+    )
+    block_source_at_connection: IniBool = option(
+        False,
+        doc="`yes`: a banned or denied address is disconnected as soon as it connects, "
+        "before the protocol starts (no greeting, no message).",
+        example="yes",
+    )
     maximum_concurrent_connections: IniInt = option(
         10000,
         doc="Open connections the service accepts at once (0: no limit); the next is "

@@ -53,6 +53,20 @@ class SshConnection(asyncssh.SSHServer):
         self._conn = conn
         self.peer = peer_of(conn)
         service = self._service
+        refusal = chain.refused_at_connection(service, self.peer.address)
+        if refusal is not None:
+            self._refused = True
+            service.emit(
+                refusal.event_id,
+                account=self._peer_ref(""),
+                username="",
+                credentials_type="-",
+                address=self.peer.address,
+                rule=f"security-policies/{service.model.security_policy}",
+                reason=refusal.reason + " (connection dropped)",
+            )
+            conn.abort()
+            return
         limit = service.model.maximum_concurrent_connections
         if limit and service.open_connections() >= limit:
             self._refused = True
@@ -125,68 +139,42 @@ class SshConnection(asyncssh.SSHServer):
         return False
 
     async def validate_password(self, username: str, password: str) -> bool:
-        credentials = Credentials("password", username, self.peer, password=password)
+        credentials = self._credentials("password", username, password=password)
         decision, method = await self._authenticate(credentials)
-        return self._accept_or_report(credentials, decision, method)
+        if decision.outcome is not Outcome.ACCEPT:
+            return False
+        self._accepted = (decision, method, credentials.type)
+        return True
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         line = key.export_public_key().decode("ascii").strip()
         # asyncssh asks twice per key (query, then signed); one chain run and event per key.
         cached = self._key_decisions.get(username + "\0" + line)
-        credentials = Credentials("ssh-key", username, self.peer, public_key=line)
         if cached is None:
+            credentials = self._credentials("ssh-key", username, public_key=line)
             cached = await self._authenticate(credentials)
             self._key_decisions[username + "\0" + line] = cached
-            if cached[0].outcome is not Outcome.ACCEPT:
-                self._report(credentials, *cached)
         decision, method = cached
         if decision.outcome is not Outcome.ACCEPT:
             return False
         self._accepted = (decision, method, "ssh-key")
         return True
 
+    def _credentials(
+        self, kind: CredentialType, username: str, password: str = "", public_key: str = ""
+    ) -> Credentials:
+        return Credentials(
+            kind,
+            username,
+            self.peer,
+            password=password,
+            public_key=public_key,
+            service=self._service.ref,
+        )
+
     async def _authenticate(self, credentials: Credentials) -> tuple[Decision, ComponentRef | None]:
-        service = self._service
-        result = await chain.authenticate(
-            service.authentication_uuids(),
-            service.configuration,
-            service.context.find,
-            credentials,
-        )
+        result = await chain.authenticate(chain.login_scope(self._service), credentials)
         return result.decision, result.method
-
-    def _accept_or_report(
-        self, credentials: Credentials, decision: Decision, method: ComponentRef | None
-    ) -> bool:
-        if decision.outcome is Outcome.ACCEPT:
-            self._accepted = (decision, method, credentials.type)
-            return True
-        self._report(credentials, decision, method)
-        return False
-
-    def _report(
-        self, credentials: Credentials, decision: Decision, method: ComponentRef | None
-    ) -> None:
-        """Emit the refusal event; acceptance is announced once the login completes."""
-        ref = self._peer_ref(credentials.username)
-        if decision.outcome is Outcome.UNKNOWN:
-            self._service.emit(
-                "20081",
-                account=ref,
-                username=credentials.username,
-                credentials_type=credentials.type,
-                reason=decision.reason,
-            )
-            return
-        self._service.emit(
-            "20142",
-            account=ref,
-            username=credentials.username,
-            credentials_type=credentials.type,
-            method_name=method.name if method else "-",
-            method_type=method.type if method else "-",
-            reason=decision.reason,
-        )
 
     async def auth_completed(self) -> None:
         self._ready = asyncio.get_running_loop().create_future()

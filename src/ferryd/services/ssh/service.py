@@ -62,9 +62,6 @@ class SshService(Component[SshServiceModel]):
 
     # -- what connections use ----------------------------------------------------------
 
-    def authentication_uuids(self) -> tuple[str, ...]:
-        return self.model.authentications or self.configuration.server.authentications
-
     def open_connections(self) -> int:
         return len(self._connections)
 

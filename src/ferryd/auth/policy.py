@@ -1,0 +1,138 @@
+"""Security policies (reference 3.7) and the ban machinery that legacy ``ip-time-ban`` shares.
+
+Ban state lives in the coordinator, so bans outlive restarts and, with a shared store, hold on
+every node. The guard keeps a copy of the active bans in memory, refreshed every second and at
+once for bans this node makes, because a connection must be judged before anything async can
+run (``block_source_at_connection``); a ban lifted elsewhere (``ferryd bans remove``) is
+noticed at the next refresh and announced with event 50008.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ferryd.cluster.coordinator import Ban, Coordinator
+from ferryd.config.configuration import Configuration
+from ferryd.config.models import SecurityPolicyModel
+from ferryd.events.bus import EventBus
+
+
+def policy_scope(uuid: str) -> str:
+    return f"security-policies/{uuid}"
+
+
+class SecurityGuard:
+    def __init__(self, coordinator: Coordinator, bus: EventBus) -> None:
+        self.coordinator = coordinator
+        self.bus = bus
+        self._bans: dict[tuple[str, str], Ban] = {}
+        self._lock = asyncio.Lock()
+
+    def banned(self, scope: str, address: str, now: float | None = None) -> Ban | None:
+        ban = self._bans.get((scope, address))
+        if ban is None or ban.until <= (now if now is not None else time.time()):
+            return None
+        return ban
+
+    async def refresh(self) -> None:
+        """Reload the active bans; announce those lifted before they were due."""
+        now = time.time()
+        bans = await self.coordinator.active_bans(now)
+        fresh = {(b.scope, b.address): b for b in bans}
+        for key, ban in self._bans.items():
+            if key not in fresh and ban.until > now + 1 and ban.created <= now:
+                self.bus.emit("50008", address=ban.address, scope=ban.scope, by="another process")
+        self._bans = fresh
+
+    async def run(self, interval: float = 1.0) -> None:
+        """Keep the cache fresh until cancelled; a store error only delays the next refresh."""
+        while True:
+            with contextlib.suppress(Exception):  # the next refresh retries
+                await self.refresh()
+            await asyncio.sleep(interval)
+
+    async def failed(
+        self, scope: str, address: str, after_count: int, interval: float, reason: str
+    ) -> Ban | None:
+        """Count a failure; returns the new ban when this failure reaches ``after_count``."""
+        if after_count <= 0:
+            return None
+        now = time.time()
+        count = await self.coordinator.count_failure(scope, address, now, interval)
+        if count < after_count:
+            return None
+        ban = Ban(scope, address, now, now + interval, count, reason)
+        await self.coordinator.add_ban(ban)
+        self._bans[(scope, address)] = ban
+        return ban
+
+    async def succeeded(self, scope: str, address: str) -> None:
+        await self.coordinator.clear_failures(scope, address)
+
+    async def lift(self, address: str, scope: str | None = None) -> list[Ban]:
+        lifted = await self.coordinator.remove_bans(address, scope)
+        for ban in lifted:
+            self._bans.pop((ban.scope, ban.address), None)
+        return lifted
+
+
+class Screen(enum.Enum):
+    EXEMPT = "exempt"  # an `allow` rule matched: no other check of the policy applies
+    CHECK = "check"  # go on: ask the methods, count a failure
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    event_id: str  # 20005 (address blocked) or 20136 (name denied)
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActivePolicy:
+    """The policy a service applies, with the name its events and bans carry."""
+
+    uuid: str
+    model: SecurityPolicyModel
+
+    @property
+    def scope(self) -> str:
+        return policy_scope(self.uuid)
+
+    def screen_address(self, guard: SecurityGuard, address: str) -> Screen | Refusal:
+        """The checks a bare connection can get: the address filter and bans."""
+        verdict = (
+            self.model.source_ip_filter.match(address) if self.model.source_ip_filter else None
+        )
+        if verdict is True:
+            return Screen.EXEMPT
+        if verdict is False:
+            return Refusal("20005", "denied by the policy's source_ip_filter")
+        ban = guard.banned(self.scope, address)
+        if ban is not None:
+            remaining = max(0, round(ban.until - time.time()))
+            return Refusal("20005", f"banned for {remaining} more seconds")
+        return Screen.CHECK
+
+    def screen_login(self, guard: SecurityGuard, address: str, username: str) -> Screen | Refusal:
+        screen = self.screen_address(guard, address)
+        if screen is Screen.CHECK and self.model.denies_username(username):
+            return Refusal("20136", "the name is in the policy's deny_usernames")
+        return screen
+
+
+def active_policy(configuration: Configuration, uuid: str) -> ActivePolicy | None:
+    if not uuid:
+        return None
+    section = configuration.sections.get(("security-policies", uuid))
+    if section is None or not isinstance(section.model, SecurityPolicyModel):
+        return None
+    return ActivePolicy(uuid, section.model)
+
+
+Emit = Callable[..., Any]
