@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferryd.auth.methods.application import ApplicationAuthentication
+from ferryd.auth.methods.http import HttpAuthentication
+from ferryd.auth.methods.ldap import LdapAuthentication
+from ferryd.auth.methods.local_file import LocalFileAuthentication
 from ferryd.auth.policy import SecurityGuard
 from ferryd.config.configuration import Configuration, Section
 from ferryd.config.models import COMPONENT_KINDS, ComponentModel, changed_options
@@ -28,6 +31,9 @@ COMPONENTS: dict[Key, type[Component[Any]]] = {
     ("event-handlers", "local-file"): LocalFileHandler,
     ("event-handlers", "standard-stream"): StandardStreamHandler,
     ("authentications", "application"): ApplicationAuthentication,
+    ("authentications", "local-file"): LocalFileAuthentication,
+    ("authentications", "http"): HttpAuthentication,
+    ("authentications", "ldap"): LdapAuthentication,
     ("services", "ssh"): SshService,
 }
 
