@@ -146,6 +146,16 @@ address = 127.0.0.1
 port = 10022
 ; SCP for clients that use the legacy protocol (`scp -O`); OpenSSH's scp uses SFTP.
 scp = yes
+; Banned addresses are disconnected before the SSH greeting.
+block_source_at_connection = yes
+
+[security-policies/DEFAULT-SECURITY-POLICY]
+name = Default security policy
+; Checked before any authentication method, by every service that names no other policy.
+deny_usernames = root, adm, admin, administrator
+; 5 failed password logins in a row ban the address for an hour (`ferryd bans list`).
+source_ip_ban_after_count = 5
+source_ip_ban_interval = 3600
 
 [groups/DEFAULT_GROUP]
 name = DEFAULT_GROUP

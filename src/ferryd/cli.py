@@ -1,4 +1,4 @@
-"""The ``ferryd`` command line: init, serve, check, events, version."""
+"""The ``ferryd`` command line: init, serve, check, bans, events, options, version."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ferryd import __version__
+from ferryd.bans import list_bans, remove_bans, render
 from ferryd.bootstrap import AlreadyInitialised, NotAFolder, describe, initialise
 from ferryd.config.loader import MAIN_FILE, load_configuration
 from ferryd.config.problems import ConfigurationError
@@ -60,6 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     reference = commands.add_parser("options", help="print the configuration reference")
     reference.add_argument("--markdown", action="store_true", help="as docs/configuration.md")
 
+    bans = commands.add_parser("bans", help="list or lift address bans")
+    ban_commands = bans.add_subparsers(dest="bans_command", required=True, metavar="ACTION")
+    listing = ban_commands.add_parser("list", help="print the addresses banned now")
+    _config_dir(listing)
+    remove = ban_commands.add_parser("remove", help="lift the bans of an address")
+    _config_dir(remove)
+    remove.add_argument("address", help="the banned IP address")
+    remove.add_argument(
+        "--scope", help="only this ban scope, e.g. security-policies/DEFAULT-SECURITY-POLICY"
+    )
+
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -90,6 +102,27 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bans(args: argparse.Namespace) -> int:
+    try:
+        if args.bans_command == "list":
+            print(render(asyncio.run(list_bans(args.config_dir))), end="")
+            return 0
+        lifted = asyncio.run(remove_bans(args.config_dir, args.address, args.scope))
+    except ConfigurationError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except ValueError as error:
+        print(f"ferryd bans remove: {error}", file=sys.stderr)
+        return 1
+    if not lifted:
+        print(f"ferryd bans remove: {args.address} is not banned", file=sys.stderr)
+        return 1
+    for ban in lifted:
+        print(f"Lifted the ban of {ban.address} by {ban.scope}.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "version":
@@ -105,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _init(args.config_dir)
     if args.command == "check":
         return _check(args)
+    if args.command == "bans":
+        return _bans(args)
     if not (args.config_dir / MAIN_FILE).exists():
         status = _init(args.config_dir)
         if status:

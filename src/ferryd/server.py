@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ferryd.auth.methods.anonymous import AnonymousAuthentication
 from ferryd.auth.methods.application import ApplicationAuthentication
 from ferryd.auth.methods.http import HttpAuthentication
 from ferryd.auth.methods.ldap import LdapAuthentication
+from ferryd.auth.methods.legacy import DenyUsernameAuthentication, IpTimeBanAuthentication
 from ferryd.auth.methods.local_file import LocalFileAuthentication
 from ferryd.auth.policy import SecurityGuard
 from ferryd.config.configuration import Configuration, Section
@@ -34,6 +36,9 @@ COMPONENTS: dict[Key, type[Component[Any]]] = {
     ("authentications", "local-file"): LocalFileAuthentication,
     ("authentications", "http"): HttpAuthentication,
     ("authentications", "ldap"): LdapAuthentication,
+    ("authentications", "anonymous"): AnonymousAuthentication,
+    ("authentications", "deny-username"): DenyUsernameAuthentication,
+    ("authentications", "ip-time-ban"): IpTimeBanAuthentication,
     ("services", "ssh"): SshService,
 }
 

@@ -153,8 +153,9 @@ class SshServer:
         """Write the configuration (when parts are given) and start ferryd; learn its port."""
         if parts or not self.config.ini.exists():
             self.write(**parts)
+        before = self.log.count("30076") if self.log.path.exists() else 0
         self.process = self.ferryd.start(self.config)
-        line = self.process.wait_for_event(self.log, "30076")[-1]
+        line = self.process.wait_for_event(self.log, "30076", count=before + 1)[-1]
         found = re.search(r":(\d+)\.$", line)
         assert found, line
         self.port = int(found.group(1))

@@ -23,8 +23,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferryd.auth.credentials import Credentials, Decision, Outcome
-from ferryd.auth.policy import ActivePolicy, Emit, Refusal, Screen, SecurityGuard, active_policy
-from ferryd.cluster.coordinator import Ban
+from ferryd.auth.policy import (
+    ActivePolicy,
+    Emit,
+    Refusal,
+    Screen,
+    SecurityGuard,
+    active_policy,
+    announce_ban,
+    counts_as_failure,
+)
 from ferryd.config.configuration import Configuration
 from ferryd.config.models import ComponentModel, ServiceModel
 from ferryd.events.event import AccountRef, ComponentRef
@@ -105,7 +113,8 @@ async def _run_methods(
         decision: Decision = await method.authenticate(credentials)
         ref = method.ref
         if decision.outcome is Outcome.UNKNOWN:
-            _method_event(scope, "20255", credentials, account, ref, decision.reason)
+            if not getattr(method, "screening", False):
+                _method_event(scope, "20255", credentials, account, ref, decision.reason)
             continue
         if decision.outcome is Outcome.FAILED:
             _method_event(scope, "20256", credentials, account, ref, decision.reason)
@@ -201,25 +210,6 @@ async def _observe(
             method_type="security-policy",
             reason=f"ban state unavailable: {error}",
         )
-
-
-def counts_as_failure(credentials: Credentials, decision: Decision) -> bool:
-    """A guessed password that did not work; not key offers, not server-side faults."""
-    return credentials.type == "password" and decision.outcome in (
-        Outcome.REJECT,
-        Outcome.UNKNOWN,
-    )
-
-
-def announce_ban(emit: Emit, ban: Ban) -> None:
-    emit(
-        "20257",
-        address=ban.address,
-        scope=ban.scope,
-        failures=ban.failures,
-        interval=f"{ban.until - ban.created:g}",
-        reason=ban.reason,
-    )
 
 
 async def _delay(

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ferryd.auth.credentials import Credentials, Decision, Outcome
 from ferryd.cluster.coordinator import Ban, Coordinator
 from ferryd.config.configuration import Configuration
 from ferryd.config.models import SecurityPolicyModel
@@ -47,7 +48,12 @@ class SecurityGuard:
         fresh = {(b.scope, b.address): b for b in bans}
         for key, ban in self._bans.items():
             if key not in fresh and ban.until > now + 1 and ban.created <= now:
-                self.bus.emit("50008", address=ban.address, scope=ban.scope, by="another process")
+                self.bus.emit(
+                    "50008",
+                    address=ban.address,
+                    scope=ban.scope,
+                    by="an administrator (ferryd bans remove, or another node)",
+                )
         self._bans = fresh
 
     async def run(self, interval: float = 1.0) -> None:
@@ -136,3 +142,24 @@ def active_policy(configuration: Configuration, uuid: str) -> ActivePolicy | Non
 
 
 Emit = Callable[..., Any]
+
+
+def counts_as_failure(credentials: Credentials, decision: Decision) -> bool:
+    """A guessed password that did not work; not key offers, not server-side faults."""
+    if decision.event_id == "20005":  # refused for a ban already in force
+        return False
+    return credentials.type == "password" and decision.outcome in (
+        Outcome.REJECT,
+        Outcome.UNKNOWN,
+    )
+
+
+def announce_ban(emit: Emit, ban: Ban) -> None:
+    emit(
+        "20257",
+        address=ban.address,
+        scope=ban.scope,
+        failures=ban.failures,
+        interval=f"{ban.until - ban.created:g}",
+        reason=ban.reason,
+    )

@@ -1,0 +1,84 @@
+"""Deprecated ``deny-username`` and ``ip-time-ban`` methods, kept for SFTPPlus configurations.
+
+Both are screens placed first in a method list: they refuse or pass (silently, without the
+"does not know" event), never accept. ``ip-time-ban`` counts failures and bans through the
+same guard and coordinator as security policies, under its own scope, so its bans also
+outlive restarts and show in ``ferryd bans list`` (SFTPPlus kept them in memory only).
+"""
+
+from __future__ import annotations
+
+from ferryd.auth.credentials import Credentials, Decision, Outcome
+from ferryd.auth.policy import announce_ban, counts_as_failure
+from ferryd.config.models.authentications import (
+    DenyUsernameAuthenticationModel,
+    IpTimeBanAuthenticationModel,
+)
+from ferryd.lifecycle import Component, Reconfigured, State
+
+
+class DenyUsernameAuthentication(Component[DenyUsernameAuthenticationModel]):
+    screening = True
+
+    async def start(self) -> None:
+        self.state = State.RUNNING
+
+    async def stop(self, drain_timeout: float) -> None:
+        self.state = State.STOPPED
+
+    async def reconfigure(self, model: DenyUsernameAuthenticationModel) -> Reconfigured:
+        self.model = model
+        return Reconfigured.APPLIED
+
+    async def authenticate(self, credentials: Credentials) -> Decision:
+        if credentials.username.lower() in (name.lower() for name in self.model.usernames):
+            return Decision(
+                Outcome.REJECT, "the name is in the method's usernames", event_id="20136"
+            )
+        return Decision(Outcome.UNKNOWN)
+
+
+class IpTimeBanAuthentication(Component[IpTimeBanAuthenticationModel]):
+    screening = True
+
+    @property
+    def scope(self) -> str:
+        return f"authentications/{self.context.uuid}"
+
+    async def start(self) -> None:
+        if self.context.guard is None:
+            raise RuntimeError("no ban store is available on this node")
+        self.state = State.RUNNING
+
+    async def stop(self, drain_timeout: float) -> None:
+        self.state = State.STOPPED
+
+    async def reconfigure(self, model: IpTimeBanAuthenticationModel) -> Reconfigured:
+        self.model = model
+        return Reconfigured.APPLIED
+
+    async def authenticate(self, credentials: Credentials) -> Decision:
+        guard = self.context.guard
+        ban = guard.banned(self.scope, credentials.peer.address) if guard else None
+        if ban is not None:
+            return Decision(Outcome.REJECT, "the address is banned", event_id="20005")
+        return Decision(Outcome.UNKNOWN)
+
+    async def observe(self, credentials: Credentials, decision: Decision) -> None:
+        """Called by the chain with the final decision of every attempt."""
+        guard = self.context.guard
+        if guard is None:
+            return
+        address = credentials.peer.address
+        if decision.outcome is Outcome.ACCEPT:
+            await guard.succeeded(self.scope, address)
+        elif counts_as_failure(credentials, decision):
+            ban = await guard.failed(
+                self.scope,
+                address,
+                self.model.ban_after_count,
+                self.model.ban_interval,
+                decision.reason,
+            )
+            if ban is not None:
+                announce_ban(self.emit, ban)

@@ -1,0 +1,95 @@
+"""The embedded coordinator's ban state and the policy screen built on it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from ferryd.auth.policy import ActivePolicy, Refusal, Screen, SecurityGuard
+from ferryd.cluster.coordinator import Ban
+from ferryd.cluster.embedded import EmbeddedCoordinator
+from ferryd.config.models import SecurityPolicyModel
+from ferryd.events.bus import EventBus
+from ferryd.events.event import ServerRef
+
+SCOPE = "security-policies/P"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> EmbeddedCoordinator:
+    coordinator = EmbeddedCoordinator(tmp_path / "state" / "state.db3")
+    await coordinator.open()
+    yield coordinator  # type: ignore[misc]
+    await coordinator.close()
+
+
+async def test_failures_count_consecutively_within_the_window(store: EmbeddedCoordinator) -> None:
+    now = 1000.0
+    assert await store.count_failure(SCOPE, "10.0.0.1", now, 60) == 1
+    assert await store.count_failure(SCOPE, "10.0.0.1", now + 1, 60) == 2
+    assert await store.count_failure(SCOPE, "10.0.0.2", now + 1, 60) == 1, "per address"
+    assert await store.count_failure("other", "10.0.0.1", now + 1, 60) == 1, "per scope"
+    assert await store.count_failure(SCOPE, "10.0.0.1", now + 100, 60) == 1, "window passed"
+    await store.clear_failures(SCOPE, "10.0.0.1")
+    assert await store.count_failure(SCOPE, "10.0.0.1", now + 101, 60) == 1
+
+
+async def test_bans_expire_persist_and_are_lifted(
+    tmp_path: Path, store: EmbeddedCoordinator
+) -> None:
+    now = time.time()
+    await store.add_ban(Ban(SCOPE, "10.0.0.1", now, now + 60, 5, "invalid password"))
+    await store.add_ban(Ban(SCOPE, "10.0.0.2", now - 120, now - 60, 5, "old"))
+    assert [b.address for b in await store.active_bans(now)] == ["10.0.0.1"]
+
+    again = EmbeddedCoordinator(store.path)
+    try:
+        assert [b.reason for b in await again.active_bans(now)] == ["invalid password"]
+        lifted = await again.remove_bans("10.0.0.1")
+        assert [b.address for b in lifted] == ["10.0.0.1"]
+    finally:
+        await again.close()
+    assert await store.active_bans(now) == []
+    assert await store.remove_bans("10.0.0.1") == []
+
+
+async def test_guard_bans_at_the_threshold_and_notices_bans_lifted_elsewhere(
+    store: EmbeddedCoordinator,
+) -> None:
+    bus = EventBus(ServerRef("s", "s", "n"))
+    seen: list[str] = []
+    bus.tap(lambda event: seen.append(event.id))
+    guard = SecurityGuard(store, bus)
+    assert await guard.failed(SCOPE, "10.0.0.9", 2, 60, "invalid password") is None
+    ban = await guard.failed(SCOPE, "10.0.0.9", 2, 60, "invalid password")
+    assert ban is not None and ban.failures == 2
+    assert guard.banned(SCOPE, "10.0.0.9") == ban
+    assert guard.banned("other", "10.0.0.9") is None
+
+    await store.remove_bans("10.0.0.9")  # as `ferryd bans remove` does from another process
+    await guard.refresh()
+    assert guard.banned(SCOPE, "10.0.0.9") is None
+    assert "50008" in seen
+
+
+async def test_zero_threshold_never_bans(store: EmbeddedCoordinator) -> None:
+    guard = SecurityGuard(store, EventBus(ServerRef("s", "s", "n")))
+    for _ in range(10):
+        assert await guard.failed(SCOPE, "10.0.0.3", 0, 60, "x") is None
+
+
+def test_policy_screen_order(store: EmbeddedCoordinator) -> None:
+    model = SecurityPolicyModel.model_validate(
+        {"deny_usernames": "Root", "source_ip_filter": "allow 10.1.0.0/16\n deny 10.2.0.0/16"}
+    )
+    policy = ActivePolicy("P", model)
+    guard = SecurityGuard(store, EventBus(ServerRef("s", "s", "n")))
+    assert policy.screen_login(guard, "10.1.2.3", "root") is Screen.EXEMPT
+    denied = policy.screen_login(guard, "10.2.2.3", "alice")
+    assert isinstance(denied, Refusal) and denied.event_id == "20005"
+    named = policy.screen_login(guard, "10.3.2.3", "ROOT")
+    assert isinstance(named, Refusal) and named.event_id == "20136"
+    assert policy.screen_login(guard, "10.3.2.3", "alice") is Screen.CHECK
+    assert policy.screen_login(guard, "not an address", "alice") is Screen.CHECK
