@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -93,3 +94,36 @@ def test_policy_screen_order(store: EmbeddedCoordinator) -> None:
     assert isinstance(named, Refusal) and named.event_id == "20136"
     assert policy.screen_login(guard, "10.3.2.3", "alice") is Screen.CHECK
     assert policy.screen_login(guard, "not an address", "alice") is Screen.CHECK
+
+
+class SlowReads(EmbeddedCoordinator):
+    """The real store, whose reads of the ban list wait until the test lets them finish."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.release = asyncio.Event()
+
+    async def active_bans(self, now: float) -> list[Ban]:
+        found = await super().active_bans(now)
+        await self.release.wait()
+        return found
+
+
+async def test_a_ban_made_while_a_refresh_reads_is_kept_and_not_reported_lifted(
+    tmp_path: Path,
+) -> None:
+    store = SlowReads(tmp_path / "state.db3")
+    bus = EventBus(ServerRef("s", "s", "n"))
+    seen: list[str] = []
+    bus.tap(lambda event: seen.append(event.id))
+    guard = SecurityGuard(store, bus)
+    try:
+        refresh = asyncio.ensure_future(guard.refresh())
+        await asyncio.sleep(0.05)  # the refresh has read the (empty) list and waits
+        ban = await guard.failed(SCOPE, "10.0.0.7", 1, 60, "invalid password")
+        store.release.set()
+        await refresh
+        assert guard.banned(SCOPE, "10.0.0.7") == ban
+        assert "50008" not in seen
+    finally:
+        await store.close()

@@ -33,7 +33,10 @@ class SecurityGuard:
         self.coordinator = coordinator
         self.bus = bus
         self._bans: dict[tuple[str, str], Ban] = {}
-        self._lock = asyncio.Lock()
+        # Bans this node made, by the change count when made: a refresh whose read began
+        # before them must not drop them (or call them lifted).
+        self._changes = 0
+        self._made: dict[tuple[str, str], int] = {}
 
     def banned(self, scope: str, address: str, now: float | None = None) -> Ban | None:
         ban = self._bans.get((scope, address))
@@ -44,10 +47,15 @@ class SecurityGuard:
     async def refresh(self) -> None:
         """Reload the active bans; announce those lifted before they were due."""
         now = time.time()
+        changes = self._changes
         bans = await self.coordinator.active_bans(now)
         fresh = {(b.scope, b.address): b for b in bans}
         for key, ban in self._bans.items():
-            if key not in fresh and ban.until > now + 1 and ban.created <= now:
+            if key in fresh:
+                continue
+            if self._made.get(key, -1) >= changes:
+                fresh[key] = ban  # made while the read was under way
+            elif ban.until > now + 1:
                 self.bus.emit(
                     "50008",
                     address=ban.address,
@@ -55,6 +63,7 @@ class SecurityGuard:
                     by="an administrator (ferryd bans remove, or another node)",
                 )
         self._bans = fresh
+        self._made = {k: v for k, v in self._made.items() if v >= changes}
 
     async def run(self, interval: float = 1.0) -> None:
         """Keep the cache fresh until cancelled; a store error only delays the next refresh."""
@@ -76,6 +85,8 @@ class SecurityGuard:
         ban = Ban(scope, address, now, now + interval, count, reason)
         await self.coordinator.add_ban(ban)
         self._bans[(scope, address)] = ban
+        self._made[(scope, address)] = self._changes
+        self._changes += 1
         return ban
 
     async def succeeded(self, scope: str, address: str) -> None:

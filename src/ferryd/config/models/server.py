@@ -47,7 +47,7 @@ class ServerModel(SectionModel):
         "state.db3",
         doc="SQLite file of the embedded coordinator: failed-login counters and address "
         "bans, kept across restarts. Nodes sharing it share their bans. Relative to the "
-        "configuration folder.",
+        "configuration folder; read at start, so a change applies at the next restart.",
         example="/var/lib/ferryd/state.db3",
         min_length=1,
     )
