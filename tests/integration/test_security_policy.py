@@ -38,11 +38,11 @@ async def login(
 ) -> bool:
     """True when the password login succeeds; False when it is refused."""
     try:
-        async with await server.connect(
-            user, password=password, local_addr=(source, 0), **extra
-        ) as conn:
-            async with conn.start_sftp_client() as sftp:
-                await sftp.listdir(".")
+        async with (
+            await server.connect(user, password=password, local_addr=(source, 0), **extra) as conn,
+            conn.start_sftp_client() as sftp,
+        ):
+            await sftp.listdir(".")
         return True
     except asyncssh.PermissionDenied:
         return False
@@ -237,7 +237,7 @@ async def test_refusals_wait_the_delay_without_holding_up_other_clients(ssh: Ssh
         finished.append(name)
         return time.monotonic() - started
 
-    wrong, unknown, good = await asyncio.gather(
+    wrong, unknown, _ = await asyncio.gather(
         timed("wrong", "alice", "wrong password"),
         timed("unknown", "nobody-here", "whatever"),
         timed("good", "alice", PASSWORD),

@@ -1,18 +1,627 @@
-"""``http`` authentication (placeholder, being written)."""
+"""``http`` authentication: an HTTP identity service decides each login (reference 3.3).
+
+Each attempt is one JSON ``POST`` to the first usable URL, and the status is the decision: 204
+accepts with DEFAULT_GROUP, 200 accepts with the account its body describes, 401 leaves the
+login to the next method, 403 and any other status reject. A URL that cannot answer (no
+connection, timeout, untrusted certificate, a 5xx status) is suspended for
+``url_suspend_interval`` (event 20260) and the next one is asked; when none answers, the method
+cannot decide (``Outcome.FAILED``). A 5xx counts as "cannot answer" rather than as a rejection:
+a server error says nothing about the client, and another URL may well answer.
+
+The login's password is in the request body only: never in a reason, event or exception.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import json
+import os
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import certifi
+import httpx
+
+from ferryd.auth.account import Account, AccountRefused, external_account
 from ferryd.auth.credentials import Credentials, Decision, Outcome
+from ferryd.config.configuration import Configuration, Section
 from ferryd.config.models.authentications import HttpAuthenticationModel
-from ferryd.lifecycle import Component, State
+from ferryd.config.problems import Problem
+from ferryd.ini import format_csv
+from ferryd.lifecycle import Component, ComponentContext, Reconfigured, State
+
+CONTRACT_STATUSES = frozenset({200, 204, 401, 403})
+MAX_BODY = 1024 * 1024  # an identity answer is a few hundred bytes; refuse to buffer more
+NO_VERIFICATION = "disable-identity-security"
+PROBE_USERNAME = "ferryd-test-at-start"
+_MESSAGE_LIMIT = 300
+_OS_ONLY = ("create_home_folder_owner", "create_home_folder_group")
+
+
+# -- the request --------------------------------------------------------------------------
+
+
+def key_blob(public_key_line: str) -> str:
+    """The base64 blob of an OpenSSH public key line (its second field)."""
+    fields = public_key_line.split()
+    return fields[1] if len(fields) >= 2 else ""
+
+
+def request_body(credentials: Credentials, server_uuid: str) -> dict[str, Any]:
+    """The contract's JSON document; the content is the password, or the key's blob."""
+    if credentials.type == "password":
+        content = credentials.password
+    else:
+        content = key_blob(credentials.public_key)
+    peer, service = credentials.peer, credentials.service
+    return {
+        "credentials": {
+            "type": credentials.type,
+            "username": credentials.username,
+            "content": content,
+            "peer": {
+                "address": peer.address,
+                "port": peer.port,
+                "family": peer.family,
+                "protocol": peer.protocol,
+            },
+            "creator": {
+                "uuid": service.uuid if service else "",
+                "type": service.type if service else "",
+            },
+        },
+        "server": {"uuid": server_uuid},
+    }
+
+
+def probe_body(method_uuid: str, server_uuid: str) -> dict[str, Any]:
+    """The ``test_at_start`` request: a password login of a name no one should have, with an
+    empty password, so any working service answers 401 or 403 without side effects."""
+    return {
+        "credentials": {
+            "type": "password",
+            "username": PROBE_USERNAME,
+            "content": "",
+            "peer": {"address": "127.0.0.1", "port": 0, "family": "IPv4", "protocol": "TCP"},
+            "creator": {"uuid": method_uuid, "type": "test-at-start"},
+        },
+        "server": {"uuid": server_uuid},
+    }
+
+
+def request_headers(model: HttpAuthenticationModel) -> httpx.Headers:
+    """Custom headers, then Basic authentication (which replaces their Authorization), then
+    the contract's content type, which no custom header can change."""
+    headers = httpx.Headers({"Accept": "application/json"})
+    for name, value in model.headers:
+        headers[name] = value
+    if model.username or model.password:
+        token = base64.b64encode(f"{model.username}:{model.password}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
+    headers["Content-Type"] = "application/json; charset=utf-8"
+    return headers
+
+
+def shown(url: str) -> str:
+    """The URL as reasons and events show it: without any ``user:password@``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+# -- the 200 answer -------------------------------------------------------------------------
+
+
+class InvalidAnswer(ValueError):
+    """A body outside the contract; the message names the key at fault."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountAnswer:
+    """A 200 body as account options in their INI text form (what ``external_account`` takes),
+    plus what account sections cannot hold: the uuid and the home folder structure."""
+
+    uuid: str | None = None
+    options: dict[str, str] = dataclasses.field(default_factory=dict)
+    home_structure: tuple[str, ...] | None = None
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _text(where: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidAnswer(f"{where}: expected a string, got {_kind(value)}")
+    if not value.strip():
+        raise InvalidAnswer(f"{where}: expected a non-empty string")
+    if any(c in value for c in "\r\n\x00"):
+        raise InvalidAnswer(f"{where}: line breaks and NUL characters are not allowed")
+    return value.strip()
+
+
+def _list(where: str, value: object) -> list[object]:
+    if not isinstance(value, list):
+        raise InvalidAnswer(f"{where}: expected a list, got {_kind(value)}")
+    return value
+
+
+def _home_folder_path(where: str, value: object) -> str | None:
+    path = _text(where, value)
+    if not path.startswith("/"):
+        raise InvalidAnswer(f"{where}: expected an absolute path")
+    return path
+
+
+def _email(where: str, value: object) -> str | None:
+    if not isinstance(value, str):
+        raise InvalidAnswer(f"{where}: expected a comma-separated string, got {_kind(value)}")
+    return _text(where, value) if value.strip() else None
+
+
+def _create_home_folder(where: str, value: object) -> str | None:
+    if not isinstance(value, bool):
+        raise InvalidAnswer(f"{where}: expected true or false, got {_kind(value)}")
+    return "yes" if value else "no"
+
+
+def _virtual_folders(where: str, value: object) -> str | None:
+    lines = []
+    for index, item in enumerate(_list(where, value)):
+        pair = _list(f"{where}[{index}]", item)
+        if len(pair) != 2:
+            raise InvalidAnswer(f"{where}[{index}]: expected [virtual path, real path]")
+        virtual = _text(f"{where}[{index}][0]", pair[0])
+        real = _text(f"{where}[{index}][1]", pair[1])
+        if "," in virtual:
+            raise InvalidAnswer(f"{where}[{index}][0]: a virtual path cannot contain a comma")
+        lines.append(f"{virtual}, {real}")
+    return "\n".join(lines) or None
+
+
+def _permissions(where: str, value: object) -> str | None:
+    """``[[global...], [path-expression, permission...], ...]``; an empty global list denies
+    everything outside the path rules."""
+    rows = _list(where, value)
+    lines = []
+    for index, row in enumerate(rows):
+        items = [
+            _text(f"{where}[{index}][{n}]", v)
+            for n, v in enumerate(_list(f"{where}[{index}]", row))
+        ]
+        if index == 0:
+            lines.append(format_csv(items) if items else "deny-full-control")
+            continue
+        if len(items) < 2:
+            raise InvalidAnswer(f"{where}[{index}]: expected [path-expression, permission, ...]")
+        lines.append(format_csv(items))
+    return "\n".join(lines) or None
+
+
+def _structure(where: str, value: object) -> tuple[str, ...]:
+    folders = []
+    for index, item in enumerate(_list(where, value)):
+        path = _text(f"{where}[{index}]", item)
+        if path.startswith("/") or ".." in path.split("/"):
+            raise InvalidAnswer(f"{where}[{index}]: expected a path relative to the home folder")
+        folders.append(path)
+    return tuple(folders)
+
+
+_OPTIONS: dict[str, Callable[[str, object], str | None]] = {
+    "home_folder_path": _home_folder_path,
+    "email": _email,
+    "group": _text,
+    "create_home_folder": _create_home_folder,
+    "virtual_folders": _virtual_folders,
+    "permissions": _permissions,
+}
+
+
+def read_answer(document: object) -> AccountAnswer:
+    """Check a decoded 200 body against the contract: keys are lower-case, case-sensitive,
+    and an unknown one is an error (a misspelt key must not silently mean a default)."""
+    if not isinstance(document, dict):
+        raise InvalidAnswer(f"expected a JSON object, got {_kind(document)}")
+    for key in document:
+        if key != "account":
+            raise InvalidAnswer(f"unknown key {key!r} (only 'account' is expected)")
+    if "account" not in document:
+        raise InvalidAnswer("missing key 'account'")
+    account = document["account"]
+    if not isinstance(account, dict):
+        raise InvalidAnswer(f"account: expected an object, got {_kind(account)}")
+    uuid: str | None = None
+    structure: tuple[str, ...] | None = None
+    options: dict[str, str] = {}
+    for key, value in account.items():
+        where = f"account.{key}"
+        if key in _OS_ONLY:
+            raise InvalidAnswer(f"{where}: an OS-account option, not supported by ferryd")
+        if key == "uuid":
+            uuid = _text(where, value)
+        elif key == "home_folder_structure":
+            structure = _structure(where, value)
+        elif key in _OPTIONS:
+            text = _OPTIONS[key](where, value)
+            if text is not None:
+                options[key] = text
+        else:
+            raise InvalidAnswer(f"{where}: unknown key")
+    return AccountAnswer(uuid, options, structure)
+
+
+def parse_answer(body: bytes) -> AccountAnswer:
+    """A raw 200 body: UTF-8 JSON ``{"account": {...}}``."""
+    if len(body) > MAX_BODY:
+        raise InvalidAnswer(f"the body is larger than {MAX_BODY} bytes")
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidAnswer("the body is not UTF-8") from None
+    except (ValueError, RecursionError) as error:
+        raise InvalidAnswer(f"the body is not JSON ({error})") from None
+    return read_answer(document)
+
+
+def build_account(
+    configuration: Configuration,
+    username: str,
+    peer_address: str,
+    answer: AccountAnswer | None,
+) -> Account:
+    """The session's account: DEFAULT_GROUP's for a 204 (``answer`` None), else the answer's
+    options resolved like a configured account. Raises AccountRefused naming the option."""
+    if answer is None:
+        return external_account(
+            configuration, name=username, uuid=username, peer_address=peer_address
+        )
+    account = external_account(
+        configuration,
+        name=username,
+        uuid=answer.uuid or username,
+        peer_address=peer_address,
+        options=answer.options,
+    )
+    if answer.home_structure is not None:
+        account = dataclasses.replace(account, home_structure=answer.home_structure)
+    return account
+
+
+def refusal_message(body: bytes, secrets: tuple[str, ...] = ()) -> str:
+    """A 403's message: the ``message`` of a JSON object body, else the body text; shortened
+    to one line, after ``secrets`` are masked so no part of one survives the cut."""
+    text = body[:MAX_BODY].decode("utf-8", errors="replace").strip()
+    with contextlib.suppress(ValueError, RecursionError):
+        document = json.loads(text)
+        if isinstance(document, dict) and isinstance(document.get("message"), str):
+            text = document["message"]
+    text = " ".join(_scrub(text, *secrets).split())
+    if len(text) > _MESSAGE_LIMIT:
+        text = text[:_MESSAGE_LIMIT] + "..."
+    return text or "no message given"
+
+
+def _scrub(text: str, *secrets: str) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+# -- transport ------------------------------------------------------------------------------
+
+
+def tls_verification(
+    model: HttpAuthenticationModel, configuration: Configuration
+) -> ssl.SSLContext | bool:
+    """What httpx verifies server certificates with; blocking (reads CA files).
+
+    Raises ValueError when the configured CA file cannot be used."""
+    value = model.tls_trusted_certificates.strip()
+    if value == NO_VERIFICATION:
+        return False
+    if not value:
+        context = ssl.create_default_context()  # the system's authorities...
+        context.load_verify_locations(cafile=certifi.where())  # ...and Mozilla's, if it has none
+        return context
+    path = configuration.resolve_path(value)
+    try:
+        return ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise ValueError(f"cannot load trusted certificates from {path}: {reason}") from None
+
+
+class _UrlFailure(Exception):
+    """A URL that could not answer; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error and what caused it, outermost first (httpx wraps httpcore wraps the OS)."""
+    found: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not seen for seen in found):
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def _os_reason(error: BaseException) -> str | None:
+    """The innermost OS error's own words: "Connection refused", not "All connection
+    attempts failed"."""
+    for cause in reversed(_chain(error)):
+        if isinstance(cause, OSError) and cause.errno is not None:
+            if cause.errno > 0:
+                return os.strerror(cause.errno)
+            return cause.strerror or str(cause)
+    return None
+
+
+def describe_failure(error: BaseException) -> str:
+    """Why a request failed, in words an operator can act on."""
+    chain = _chain(error)
+    untrusted = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
+    if untrusted is not None or "CERTIFICATE_VERIFY_FAILED" in str(error):
+        detail = getattr(untrusted, "verify_message", "") or str(untrusted or error)
+        return f"the server's TLS certificate is not trusted ({detail})"
+    text = str(error) or type(error).__name__
+    if isinstance(error, httpx.ConnectError):
+        return f"cannot connect: {_os_reason(error) or text}"
+    if isinstance(error, httpx.HTTPError):
+        return f"{type(error).__name__}: {text}"
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    url: str
+    status: int
+    body: bytes
+
+
+class _Client:
+    """One httpx client and the requests using it, so a client replaced by ``reconfigure``
+    closes once its last request ends instead of cutting it off."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self._busy = 0
+        self._retired = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def use(self) -> AsyncIterator[httpx.AsyncClient]:
+        self._busy += 1
+        self._idle.clear()
+        try:
+            yield self.http
+        finally:
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle.set()
+                if self._retired:
+                    await self.http.aclose()
+
+    async def retire(self) -> None:
+        self._retired = True
+        if self._busy == 0:
+            await self.http.aclose()
+
+    async def close(self, drain_timeout: float) -> None:
+        if self._busy and drain_timeout > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), drain_timeout)
+        self._retired = True
+        await self.http.aclose()
+
+
+async def _read_body(response: httpx.Response) -> bytes:
+    """At most MAX_BODY + 1 bytes: enough to tell an oversized body without holding it."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            break
+    return b"".join(chunks)[: MAX_BODY + 1]
+
+
+# -- the method -------------------------------------------------------------------------------
 
 
 class HttpAuthentication(Component[HttpAuthenticationModel]):
+    """Asks the identity service at each login; one httpx client per method instance."""
+
+    def __init__(self, model: HttpAuthenticationModel, context: ComponentContext) -> None:
+        super().__init__(model, context)
+        self._client: _Client | None = None
+        self._headers = request_headers(self.model)
+        self._suspended: dict[str, float] = {}  # URL -> monotonic time its suspension ends
+
+    @classmethod
+    def preflight(cls, section: Section, configuration: Configuration) -> list[Problem]:
+        """An unreadable CA file is a configuration problem, shown by ``ferryd check``."""
+        model = section.model
+        assert isinstance(model, HttpAuthenticationModel)
+        if model.tls_trusted_certificates.strip() in ("", NO_VERIFICATION):
+            return []
+        try:
+            tls_verification(model, configuration)
+        except ValueError as error:
+            origin = section.options.get("tls_trusted_certificates", section.header)
+            option = "tls_trusted_certificates"
+            return [Problem(origin.path, origin.line, str(error), section.title, option)]
+        return []
+
+    async def _new_client(self, model: HttpAuthenticationModel) -> _Client:
+        verify = await asyncio.to_thread(tls_verification, model, self.configuration)
+        http = httpx.AsyncClient(
+            verify=verify,
+            timeout=httpx.Timeout(model.timeout),
+            trust_env=False,  # no proxy or netrc from the environment: only server.ini counts
+            follow_redirects=False,
+        )
+        return _Client(http)
+
     async def start(self) -> None:
+        self.state = State.STARTING
+        self._client = await self._new_client(self.model)
+        if self.model.test_at_start:
+            try:
+                await self._probe()
+            except BaseException:
+                await self._client.close(0)
+                self._client = None
+                self.state = State.FAILED
+                raise
         self.state = State.RUNNING
 
     async def stop(self, drain_timeout: float) -> None:
+        self.state = State.STOPPING
+        if self._client is not None:
+            await self._client.close(drain_timeout)
+            self._client = None
         self.state = State.STOPPED
 
+    async def reconfigure(self, model: HttpAuthenticationModel) -> Reconfigured:
+        """A new client for the new options; logins in flight finish on the old one. URLs
+        get a fresh start, since the change may be what fixes them."""
+        try:
+            client = await self._new_client(model)
+        except Exception:
+            return Reconfigured.NEEDS_RESTART  # the restart reports why (event 20158)
+        old, self._client = self._client, client
+        self.model = model
+        self._headers = request_headers(model)
+        self._suspended.clear()
+        if old is not None:
+            await old.retire()
+        return Reconfigured.APPLIED
+
     async def authenticate(self, credentials: Credentials) -> Decision:
-        return Decision(Outcome.FAILED, "not implemented yet")
+        body = request_body(credentials, self.configuration.server.uuid)
+        outcome = await self._ask(body)
+        if isinstance(outcome, list):
+            return Decision(
+                Outcome.FAILED, "no identity service URL answered: " + "; ".join(outcome)
+            )
+        decision = self._decide(credentials, outcome)
+        reason = _scrub(decision.reason, credentials.password, self.model.password)
+        return dataclasses.replace(decision, reason=reason)
+
+    def _decide(self, credentials: Credentials, reply: Reply) -> Decision:
+        where, status = shown(reply.url), reply.status
+        if status == 401:
+            return Decision(Outcome.UNKNOWN, f"{where} does not know the account (401)")
+        if status == 403:
+            message = refusal_message(reply.body, (credentials.password, self.model.password))
+            return Decision(Outcome.REJECT, f"{where} refused the login (403): {message}")
+        if status not in (200, 204):
+            phrase = httpx.codes.get_reason_phrase(status)
+            detail = f" ({phrase})" if phrase else ""
+            return Decision(Outcome.REJECT, f"{where} answered with status {status}{detail}")
+        try:
+            answer = parse_answer(reply.body) if status == 200 else None
+            account = build_account(
+                self.configuration, credentials.username, credentials.peer.address, answer
+            )
+        except InvalidAnswer as error:
+            return Decision(Outcome.FAILED, f"invalid response from {where}: {error}")
+        except AccountRefused as error:
+            return Decision(Outcome.REJECT, f"account from {where} refused: {error}")
+        return Decision(Outcome.ACCEPT, "", account)
+
+    async def _probe(self) -> None:
+        """``test_at_start``: fail the start unless some URL answers with a contract status."""
+        body = probe_body(self.context.uuid, self.configuration.server.uuid)
+        outcome = await self._ask(body, usable=CONTRACT_STATUSES.__contains__)
+        if isinstance(outcome, list):
+            raise RuntimeError("test request failed: " + "; ".join(outcome))
+
+    def _order(self) -> list[str]:
+        """Available URLs in their order, then the suspended ones: when every URL is
+        suspended they are still tried rather than the login refused untried."""
+        now = time.monotonic()
+        urls = self.model.url
+        available = [url for url in urls if self._suspended.get(url, 0.0) <= now]
+        return available + [url for url in urls if url not in available]
+
+    def _suspend(self, url: str, reason: str) -> None:
+        interval = self.model.url_suspend_interval
+        if interval <= 0 or self.state not in (State.STARTING, State.RUNNING):
+            return  # a request cut off by stop() says nothing about the URL
+        now = time.monotonic()
+        already = self._suspended.get(url, 0.0) > now
+        self._suspended[url] = now + interval
+        if not already:
+            self.emit(
+                "20260",
+                method_name=self.ref.name,
+                url=shown(url),
+                interval=f"{interval:g}",
+                reason=reason,
+            )
+
+    async def _ask(
+        self, body: dict[str, Any], usable: Callable[[int], bool] = lambda status: True
+    ) -> Reply | list[str]:
+        """The first reply from a URL, or why each URL failed."""
+        client = self._client
+        if client is None:
+            return ["the method is not running"]
+        content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        failures: list[str] = []
+        async with client.use() as http:
+            for url in self._order():
+                try:
+                    reply = await self._post(http, url, content)
+                except _UrlFailure as failure:
+                    failures.append(f"{shown(url)}: {failure.reason}")
+                    self._suspend(url, failure.reason)
+                    continue
+                self._suspended.pop(url, None)
+                if usable(reply.status):
+                    return reply
+                failures.append(f"{shown(url)}: status {reply.status} is not in the contract")
+        return failures
+
+    async def _post(self, http: httpx.AsyncClient, url: str, content: bytes) -> Reply:
+        timeout = self.model.timeout
+        try:
+            async with (
+                asyncio.timeout(timeout),
+                http.stream("POST", url, content=content, headers=self._headers) as response,
+            ):
+                data = await _read_body(response)
+        except (TimeoutError, httpx.TimeoutException):
+            raise _UrlFailure(f"no answer within {timeout:g} seconds") from None
+        except Exception as error:  # any transport fault means this URL cannot answer now
+            raise _UrlFailure(describe_failure(error)) from None
+        status = response.status_code
+        if status >= 500:
+            phrase = httpx.codes.get_reason_phrase(status)
+            raise _UrlFailure(f"server error {status}" + (f" ({phrase})" if phrase else ""))
+        return Reply(url, status, data)

@@ -121,7 +121,10 @@ class HttpAuthenticationModel(ComponentModel):
     )
     username: Text = option("", doc="HTTP Basic user name sent to the service.", example="ferryd")
     password: Text = option(
-        "", doc="HTTP Basic password (replaces any Authorization header).", example="s3cret"
+        "",
+        doc="HTTP Basic password (replaces any Authorization header).",
+        example="s3cret",
+        repr=False,
     )
     headers: HeaderList = option(
         (),
