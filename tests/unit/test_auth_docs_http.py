@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from ferryd.auth.credentials import Credentials
-from ferryd.auth.methods.http import build_account, parse_answer, request_body
+from ferryd.auth.methods.http import request_body
+from ferryd.auth.methods.http_answer import build_account, parse_answer
 from ferryd.config.configuration import Configuration
 from ferryd.config.loader import load_configuration
 from ferryd.config.models import HttpAuthenticationModel, SshServiceModel
