@@ -317,11 +317,13 @@ def load_identities(path: str | os.PathLike[str]) -> tuple[dict[tuple[str, str],
     _, sections = _validated(merged, problems, IDENTITY_KINDS)
     if not problems:
         names = {s.title for s in sections.values()}
+        checked = dict(sections)  # DEFAULT_GROUP may come from the main configuration
+        checked.setdefault(
+            ("groups", DEFAULT_GROUP),
+            Section("groups", DEFAULT_GROUP, GroupModel(name=DEFAULT_GROUP), Origin(str(file), 0)),
+        )
         _cross_check(
-            ServerModel(),
-            sections,
-            {n: m for n, m in merged.items() if n in names},
-            problems,
+            ServerModel(), checked, {n: m for n, m in merged.items() if n in names}, problems
         )
     if problems:
         raise ConfigurationError(problems)
