@@ -252,7 +252,8 @@ class LdapAuthenticationModel(ComponentModel):
     )
     timeout: Seconds = option(
         10.0,
-        doc="Seconds to connect and to wait for each answer; past it the login is refused.",
+        doc="Seconds (rounded up to whole seconds) to connect and to wait for each answer; "
+        "past it the login is refused.",
         example="5",
         gt=0,
     )

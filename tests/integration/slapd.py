@@ -1,0 +1,348 @@
+"""A throwaway OpenLDAP ``slapd`` for tests of the ``ldap`` authentication method.
+
+:class:`Slapd` writes a ``slapd.conf`` (mdb backend, suffix ``dc=mft,dc=test``, schemas
+core/cosine/inetorgperson/nis) in its own folder, runs ``/usr/sbin/slapd`` in the foreground on
+free 127.0.0.1 ports (plain LDAP, and LDAPS when given a :class:`TestPki`), waits until it
+answers, and loads the test's LDIF with ``ldapadd`` on the first start. :meth:`Slapd.stop` and
+:meth:`Slapd.start` restart it on the same ports with the same data (a server that went away);
+:meth:`Slapd.pause` freezes it (a server that accepts connections but never answers). slapd
+logs every operation (``-d 256``, stats) to a file, so a test can prove what reached it.
+
+:class:`TestPki` makes, with ``cryptography``, a test CA, a server certificate it signs for
+127.0.0.1/localhost, and a second CA that signed nothing (to prove that verification happens).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import ipaddress
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import ldap3
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from ldap3.core.exceptions import LDAPException
+
+SLAPD = "/usr/sbin/slapd"
+SUFFIX = "dc=mft,dc=test"
+ROOT_DN = f"cn=admin,{SUFFIX}"
+ROOT_PASSWORD = "admin-secret"
+START_TIMEOUT = 10.0
+
+_CONF = """\
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/nis.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile {folder}/slapd.pid
+argsfile {folder}/slapd.args
+{tls}
+database mdb
+maxsize 104857600
+suffix "{suffix}"
+rootdn "{root_dn}"
+rootpw {root_password}
+directory {folder}/db
+index objectClass eq
+index uid eq
+access to attrs=userPassword by self write by anonymous auth by * none
+access to * by * read
+"""
+
+BASE_LDIF = f"""\
+dn: {SUFFIX}
+objectClass: dcObject
+objectClass: organization
+o: MFT test
+dc: mft
+
+dn: ou=people,{SUFFIX}
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=partners,{SUFFIX}
+objectClass: organizationalUnit
+ou: partners
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def ssha(password: str) -> str:
+    """A ``{SSHA}`` userPassword value, made by OpenLDAP's own ``slappasswd``."""
+    result = subprocess.run(
+        ["slappasswd", "-h", "{SSHA}", "-s", password],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    )
+    return result.stdout.strip()
+
+
+def person(
+    uid: str,
+    ou: str,
+    password: str,
+    *,
+    home: str | None = None,
+    extra: dict[str, list[str]] | None = None,
+) -> str:
+    """An LDIF entry ``uid=UID,ou=OU,dc=mft,dc=test``; with ``home``, a posixAccount."""
+    lines = [f"dn: uid={uid},ou={ou},{SUFFIX}", "objectClass: inetOrgPerson"]
+    if home is not None:
+        lines.append("objectClass: posixAccount")
+    lines += [f"uid: {uid}", f"cn: {uid.title()}", "sn: Test", f"userPassword: {password}"]
+    if home is not None:
+        lines += ["uidNumber: 10001", "gidNumber: 10001", f"homeDirectory: {home}"]
+    for attribute, values in (extra or {}).items():
+        lines += [f"{attribute}: {value}" for value in values]
+    return "\n".join(lines) + "\n"
+
+
+class TestPki:
+    """A CA, a server certificate it signed for 127.0.0.1 and localhost, and an unrelated CA."""
+
+    __test__ = False  # not a test class, whatever its name says
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.ca_file = folder / "ca.pem"
+        self.other_ca_file = folder / "other-ca.pem"
+        self.cert_file = folder / "server.pem"
+        self.key_file = folder / "server.key"
+        ca_key, ca_cert = self._ca("ferryd test CA")
+        _, other_cert = self._ca("unrelated test CA")
+        server_key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        server_cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_cert.subject)
+            .public_key(server_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [
+                        x509.DNSName("localhost"),
+                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    ]
+                ),
+                critical=False,
+            )
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        pem = serialization.Encoding.PEM
+        self.ca_file.write_bytes(ca_cert.public_bytes(pem))
+        self.other_ca_file.write_bytes(other_cert.public_bytes(pem))
+        self.cert_file.write_bytes(server_cert.public_bytes(pem))
+        self.key_file.write_bytes(
+            server_key.private_bytes(
+                pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        self.key_file.chmod(0o600)
+
+    @staticmethod
+    def _ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(key, hashes.SHA256())
+        )
+        return key, cert
+
+
+class Slapd:
+    """One slapd in ``folder``; nothing runs until :meth:`start`. Always call :meth:`close`."""
+
+    def __init__(self, folder: Path, ldif: str = BASE_LDIF, *, pki: TestPki | None = None) -> None:
+        self.folder = folder
+        self.ldif = ldif
+        self.pki = pki
+        self.port = free_port()
+        self.ldaps_port = free_port() if pki is not None else 0
+        self.log_file = folder / "slapd.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._loaded = False
+        self._paused = False
+
+    @property
+    def url(self) -> str:
+        return f"ldap://127.0.0.1:{self.port}"
+
+    @property
+    def ldaps_url(self) -> str:
+        assert self.pki is not None, "this slapd serves no LDAPS"
+        return f"ldaps://127.0.0.1:{self.ldaps_port}"
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start (or restart, same ports and data); on the first start load the LDIF."""
+        assert not self.is_running(), "slapd is already running"
+        if not (self.folder / "slapd.conf").exists():
+            self._write_config()
+        urls = self.url + "/" + (f" ldaps://127.0.0.1:{self.ldaps_port}/" if self.pki else "")
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                [SLAPD, "-f", str(self.folder / "slapd.conf"), "-h", urls, "-d", "256"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        self._paused = False
+        self._wait_until_answering()
+        if not self._loaded:
+            self._ldapadd(self.ldif)
+            self._loaded = True
+
+    def stop(self) -> None:
+        """Stop slapd (SIGTERM, as an administrator would); its data stays for :meth:`start`."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        if self._paused:
+            process.send_signal(signal.SIGCONT)
+            self._paused = False
+        process.terminate()
+        try:
+            process.wait(timeout=START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=START_TIMEOUT)
+
+    def pause(self) -> None:
+        """Freeze slapd (SIGSTOP): the kernel still accepts connections, nothing answers."""
+        assert self.process is not None and self.is_running()
+        self.process.send_signal(signal.SIGSTOP)
+        self._paused = True
+
+    def resume(self) -> None:
+        assert self.process is not None and self._paused
+        self.process.send_signal(signal.SIGCONT)
+        self._paused = False
+
+    def close(self) -> None:
+        """Teardown: slapd is gone whatever state the test left it in."""
+        with contextlib.suppress(Exception):
+            self.stop()
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=START_TIMEOUT)
+
+    # -- what tests read ----------------------------------------------------------------
+
+    def log_size(self) -> int:
+        return self.log_file.stat().st_size if self.log_file.exists() else 0
+
+    def log_since(self, offset: int) -> str:
+        """What slapd logged after ``offset`` (from :meth:`log_size`)."""
+        with self.log_file.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode("utf-8", errors="replace")
+
+    def diagnostics(self) -> str:
+        text = self.log_since(0) if self.log_file.exists() else ""
+        return f"slapd in {self.folder}, log tail:\n{text[-3000:]}"
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _write_config(self) -> None:
+        (self.folder / "db").mkdir(parents=True, exist_ok=True)
+        tls = ""
+        if self.pki is not None:
+            tls = (
+                f"TLSCACertificateFile {self.pki.ca_file}\n"
+                f"TLSCertificateFile {self.pki.cert_file}\n"
+                f"TLSCertificateKeyFile {self.pki.key_file}\n"
+            )
+        (self.folder / "slapd.conf").write_text(
+            _CONF.format(
+                folder=self.folder,
+                tls=tls,
+                suffix=SUFFIX,
+                root_dn=ROOT_DN,
+                root_password=ROOT_PASSWORD,
+            )
+        )
+
+    def _wait_until_answering(self) -> None:
+        """Poll with a deadline until an anonymous bind gets an answer."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"slapd exited with {self.process.returncode}\n{self.diagnostics()}"
+                )
+            try:
+                server = ldap3.Server(
+                    "127.0.0.1", port=self.port, get_info=ldap3.NONE, connect_timeout=1
+                )
+                connection = ldap3.Connection(server, receive_timeout=1)
+                if connection.bind():
+                    connection.unbind()
+                    return
+            except LDAPException:
+                pass
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"slapd did not answer within {START_TIMEOUT} s\n{self.diagnostics()}"
+                )
+            time.sleep(0.02)
+
+    def _ldapadd(self, ldif: str) -> None:
+        result = subprocess.run(
+            ["ldapadd", "-x", "-H", self.url, "-D", ROOT_DN, "-w", ROOT_PASSWORD],
+            input=ldif,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"ldapadd failed: {result.stderr}\n{self.diagnostics()}")
