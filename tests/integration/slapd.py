@@ -15,8 +15,6 @@ logs every operation (``-d 256``, stats) to a file, so a test can prove what rea
 from __future__ import annotations
 
 import contextlib
-import datetime
-import ipaddress
 import signal
 import socket
 import subprocess
@@ -24,11 +22,8 @@ import time
 from pathlib import Path
 
 import ldap3
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from ldap3.core.exceptions import LDAPException
+from testpki import CertificateAuthority
 
 SLAPD = "/usr/sbin/slapd"
 SUFFIX = "dc=mft,dc=test"
@@ -121,76 +116,12 @@ class TestPki:
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.ca_file = folder / "ca.pem"
-        self.other_ca_file = folder / "other-ca.pem"
-        self.cert_file = folder / "server.pem"
-        self.key_file = folder / "server.key"
-        ca_key, ca_cert = self._ca("ferryd test CA")
-        _, other_cert = self._ca("unrelated test CA")
-        server_key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.UTC)
-        server_cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-            .issuer_name(ca_cert.subject)
-            .public_key(server_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(
-                x509.SubjectAlternativeName(
-                    [
-                        x509.DNSName("localhost"),
-                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    ]
-                ),
-                critical=False,
-            )
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(ca_key, hashes.SHA256())
+        ca = CertificateAuthority.create("ferryd test CA")
+        self.ca_file = ca.write(folder / "ca.pem")
+        self.other_ca_file = CertificateAuthority.create("unrelated test CA").write(
+            folder / "other-ca.pem"
         )
-        pem = serialization.Encoding.PEM
-        self.ca_file.write_bytes(ca_cert.public_bytes(pem))
-        self.other_ca_file.write_bytes(other_cert.public_bytes(pem))
-        self.cert_file.write_bytes(server_cert.public_bytes(pem))
-        self.key_file.write_bytes(
-            server_key.private_bytes(
-                pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        self.key_file.chmod(0o600)
-
-    @staticmethod
-    def _ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(key, hashes.SHA256())
-        )
-        return key, cert
+        self.cert_file, self.key_file = ca.issue(folder, ("127.0.0.1", "localhost"))
 
 
 class Slapd:

@@ -26,12 +26,12 @@ import pytest
 from identity_service import (
     PATH,
     Answer,
-    CertificateAuthority,
     IdentityService,
     Received,
     down_url,
 )
 from sshkit import PASSWORD, SshServer, account_section, client_key, public_line
+from testpki import CertificateAuthority
 
 BASIC_USER = "ferryd"
 BASIC_PASSWORD = "basic-secret-9"

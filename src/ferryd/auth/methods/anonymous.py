@@ -9,24 +9,14 @@ from __future__ import annotations
 
 from ferryd.auth.account import AccountRefused, resolve_account
 from ferryd.auth.credentials import Credentials, Decision, Outcome
+from ferryd.auth.methods.stateless import StatelessMethod
 from ferryd.config.models import AccountModel
 from ferryd.config.models.authentications import AnonymousAuthenticationModel
-from ferryd.lifecycle import Component, Reconfigured, State
 
 ANONYMOUS = "anonymous"
 
 
-class AnonymousAuthentication(Component[AnonymousAuthenticationModel]):
-    async def start(self) -> None:
-        self.state = State.RUNNING
-
-    async def stop(self, drain_timeout: float) -> None:
-        self.state = State.STOPPED
-
-    async def reconfigure(self, model: AnonymousAuthenticationModel) -> Reconfigured:
-        self.model = model
-        return Reconfigured.APPLIED
-
+class AnonymousAuthentication(StatelessMethod[AnonymousAuthenticationModel]):
     async def authenticate(self, credentials: Credentials) -> Decision:
         if credentials.username.lower() != ANONYMOUS:
             return Decision(Outcome.UNKNOWN, f"only the name {ANONYMOUS!r} is anonymous")

@@ -16,10 +16,10 @@ import asyncssh
 from ferryd.auth.account import Account, AccountRefused, resolve_account
 from ferryd.auth.authorized_keys import read_authorized_keys
 from ferryd.auth.credentials import Credentials, Decision, Outcome
+from ferryd.auth.methods.stateless import StatelessMethod
 from ferryd.auth.passwords import UnsupportedHash, verify_password
 from ferryd.config.configuration import Configuration
 from ferryd.config.models import AccountModel, ApplicationAuthenticationModel
-from ferryd.lifecycle import Component, Reconfigured, State
 
 
 async def authenticate_configured(
@@ -80,17 +80,7 @@ async def _key(account: Account, credentials: Credentials) -> Decision:
     return Decision(Outcome.ACCEPT, "", account)
 
 
-class ApplicationAuthentication(Component[ApplicationAuthenticationModel]):
-    async def start(self) -> None:
-        self.state = State.RUNNING
-
-    async def stop(self, drain_timeout: float) -> None:
-        self.state = State.STOPPED
-
-    async def reconfigure(self, model: ApplicationAuthenticationModel) -> Reconfigured:
-        self.model = model
-        return Reconfigured.APPLIED
-
+class ApplicationAuthentication(StatelessMethod[ApplicationAuthenticationModel]):
     async def authenticate(self, credentials: Credentials) -> Decision:
         return await authenticate_configured(
             self.configuration,

@@ -9,26 +9,16 @@ outlive restarts and show in ``ferryd bans list`` (SFTPPlus kept them in memory 
 from __future__ import annotations
 
 from ferryd.auth.credentials import Credentials, Decision, Outcome
+from ferryd.auth.methods.stateless import StatelessMethod
 from ferryd.auth.policy import announce_ban, counts_as_failure
 from ferryd.config.models.authentications import (
     DenyUsernameAuthenticationModel,
     IpTimeBanAuthenticationModel,
 )
-from ferryd.lifecycle import Component, Reconfigured, State
 
 
-class DenyUsernameAuthentication(Component[DenyUsernameAuthenticationModel]):
+class DenyUsernameAuthentication(StatelessMethod[DenyUsernameAuthenticationModel]):
     screening = True
-
-    async def start(self) -> None:
-        self.state = State.RUNNING
-
-    async def stop(self, drain_timeout: float) -> None:
-        self.state = State.STOPPED
-
-    async def reconfigure(self, model: DenyUsernameAuthenticationModel) -> Reconfigured:
-        self.model = model
-        return Reconfigured.APPLIED
 
     async def authenticate(self, credentials: Credentials) -> Decision:
         if credentials.username.lower() in (name.lower() for name in self.model.usernames):
@@ -38,7 +28,7 @@ class DenyUsernameAuthentication(Component[DenyUsernameAuthenticationModel]):
         return Decision(Outcome.UNKNOWN)
 
 
-class IpTimeBanAuthentication(Component[IpTimeBanAuthenticationModel]):
+class IpTimeBanAuthentication(StatelessMethod[IpTimeBanAuthenticationModel]):
     screening = True
 
     @property
@@ -48,14 +38,7 @@ class IpTimeBanAuthentication(Component[IpTimeBanAuthenticationModel]):
     async def start(self) -> None:
         if self.context.guard is None:
             raise RuntimeError("no ban store is available on this node")
-        self.state = State.RUNNING
-
-    async def stop(self, drain_timeout: float) -> None:
-        self.state = State.STOPPED
-
-    async def reconfigure(self, model: IpTimeBanAuthenticationModel) -> Reconfigured:
-        self.model = model
-        return Reconfigured.APPLIED
+        await super().start()
 
     async def authenticate(self, credentials: Credentials) -> Decision:
         guard = self.context.guard
