@@ -30,8 +30,8 @@ import asyncssh
 import pytest
 from sshkit import PASSWORD, SshServer, account_section
 
-from ferryd.auth.methods.local_file import file_stamp
 from ferryd.auth.passwords import verify_password
+from ferryd.config.watch import file_stamp
 
 PARTNERS_GROUP = """\
 [groups/partners]

@@ -18,13 +18,9 @@ a partners file never takes the server's own accounts down with it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import os
 from collections.abc import Mapping
 from pathlib import Path
-
-from watchfiles import Change, awatch
 
 from ferryd.auth.credentials import Credentials, Decision, Outcome
 from ferryd.auth.methods.application import authenticate_configured
@@ -35,28 +31,14 @@ from ferryd.config.configuration import Configuration, Section
 from ferryd.config.models import DEFAULT_GROUP, AccountModel
 from ferryd.config.models.authentications import LocalFileAuthenticationModel
 from ferryd.config.problems import ConfigurationError, Problem
+from ferryd.config.watch import FileWatch, Stamp, file_stamp
 from ferryd.ini import IniError
 from ferryd.lifecycle import Component, ComponentContext, Reconfigured, State
 
 Key = tuple[str, str]
 Sections = Mapping[Key, Section]
-Stamp = tuple[int, int, int]
 
 _DEFAULT_GROUP_KEY: Key = ("groups", DEFAULT_GROUP)
-_WATCH_RETRY = 5.0  # seconds before watching a folder that was missing (or vanished) again
-_STOP_GRACE = 2.0  # seconds stop() waits for the watcher thread to notice the stop event
-
-
-def file_stamp(path: Path) -> Stamp | None:
-    """``(st_mtime_ns, st_size, st_ino)`` of ``path``, None when it cannot be seen.
-
-    Cheap enough for every login; the inode catches a rename-over that kept size and time.
-    """
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return (found.st_mtime_ns, found.st_size, found.st_ino)
 
 
 def identities_view(configuration: Configuration, sections: Sections) -> Configuration:
@@ -116,28 +98,21 @@ class LocalFileAuthentication(Component[LocalFileAuthenticationModel]):
         self._failed = False  # the last read was refused (the next good one is announced)
         self._stamp: Stamp | None = None  # of the file as last read, good or not
         self._lock = asyncio.Lock()
-        self._stopping = asyncio.Event()
-        self._watcher: asyncio.Task[None] | None = None
-        self._poller: asyncio.Task[None] | None = None
+        self._watch: FileWatch | None = None
 
     async def start(self) -> None:
         self._path = self.configuration.resolve_path(self.model.path)
-        self._stopping.clear()
         await self._refresh(force=True)
-        self._watcher = asyncio.create_task(self._watch(), name=f"watch {self._path}")
-        self._start_poller()
+        self._watch = FileWatch(
+            lambda: [self._path], self._refresh, self.model.changes_poll_interval, str(self._path)
+        )
+        self._watch.start()
         self.state = State.RUNNING
 
     async def stop(self, drain_timeout: float) -> None:
         self.state = State.STOPPING
-        self._stopping.set()  # the watcher thread checks it every step
-        tasks = [t for t in (self._watcher, self._poller) if t is not None]
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=_STOP_GRACE)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        self._watcher = self._poller = None
+        if self._watch is not None:
+            await self._watch.stop()
         self.state = State.STOPPED
 
     async def reconfigure(self, model: LocalFileAuthenticationModel) -> Reconfigured:
@@ -145,11 +120,8 @@ class LocalFileAuthentication(Component[LocalFileAuthenticationModel]):
         if self.configuration.resolve_path(model.path) != self._path:
             return Reconfigured.NEEDS_RESTART
         old, self.model = self.model, model
-        if model.changes_poll_interval != old.changes_poll_interval:
-            if self._poller is not None:
-                self._poller.cancel()
-                await asyncio.gather(self._poller, return_exceptions=True)
-            self._start_poller()
+        if self._watch is not None:
+            await self._watch.set_poll_interval(model.changes_poll_interval)
         if model.external_management != old.external_management:
             async with self._lock:
                 self._fingerprint = None  # read again: plain-text passwords may now be hashed
@@ -171,48 +143,6 @@ class LocalFileAuthentication(Component[LocalFileAuthenticationModel]):
                 reason=f"{decision.reason} ({where}{self._path} must hold a password hash)",
             )
         return decision
-
-    # -- noticing changes ------------------------------------------------------------------
-
-    def _start_poller(self) -> None:
-        interval = self.model.changes_poll_interval
-        self._poller = None
-        if interval > 0:
-            self._poller = asyncio.create_task(self._poll(interval), name=f"poll {self._path}")
-
-    async def _stopped_within(self, seconds: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        return self._stopping.is_set()
-
-    async def _poll(self, interval: float) -> None:
-        while not await self._stopped_within(interval):
-            await self._refresh()
-
-    async def _watch(self) -> None:
-        """Watch the file's folder, not the file: a file replaced by rename is a new inode
-        that a watch on the old one never reports."""
-        name = self._path.name
-
-        def ours(change: Change, path: str) -> bool:
-            return os.path.basename(path) == name
-
-        while not self._stopping.is_set():
-            # A missing or vanished folder ends the watch; polling covers until it is back.
-            changes = awatch(
-                self._path.parent,
-                watch_filter=ours,
-                debounce=500,
-                step=30,
-                stop_event=self._stopping,
-                recursive=False,
-            )
-            with contextlib.suppress(Exception):
-                async with contextlib.aclosing(changes):
-                    async for _ in changes:
-                        await self._refresh()
-            if await self._stopped_within(_WATCH_RETRY):
-                return
 
     # -- reading the file ------------------------------------------------------------------
 
