@@ -1,4 +1,5 @@
-"""The node process: load, start, reload on SIGHUP, drain and stop on SIGTERM/SIGINT.
+"""The node process: load, start, reload when the configuration files change (or on SIGHUP),
+drain and stop on SIGTERM/SIGINT.
 
 A configuration that fails validation or preflight is refused: at start-up the process exits
 with status 1 after printing one line per problem; while running, event 20010 names the file
@@ -21,8 +22,9 @@ from ferryd.auth.plain_passwords import hash_plain_passwords
 from ferryd.auth.policy import SecurityGuard
 from ferryd.cluster.embedded import EmbeddedCoordinator
 from ferryd.config.configuration import Configuration
-from ferryd.config.loader import load_configuration, node_name
+from ferryd.config.loader import MAIN_FILE, OVERRIDE_FILE, load_configuration, node_name
 from ferryd.config.problems import ConfigurationError, Problem
+from ferryd.config.watch import FileWatch, Stamp, file_stamp
 from ferryd.events.bus import EventBus
 from ferryd.events.event import ServerRef
 from ferryd.server import ReconcileReport, Supervisor, preflight
@@ -43,6 +45,8 @@ class Node:
         self.supervisor = Supervisor(self.bus)
         self.coordinator: EmbeddedCoordinator | None = None
         self._guard_task: asyncio.Task[None] | None = None
+        self._watch: FileWatch | None = None
+        self._config_stamps: tuple[Stamp | None, ...] = ()
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[bool]] = set()
@@ -96,7 +100,46 @@ class Node:
                 node_name=configuration.node_name,
                 pid=os.getpid(),
             )
+        self._config_stamps = await asyncio.to_thread(self._stamps)
+        await self._follow(configuration)
         return [f"[{kind}/{uuid}] {reason}" for (kind, uuid), reason in report.failed]
+
+    async def _follow(self, configuration: Configuration) -> None:
+        """Watch the configuration files, or stop watching, as ``config_watch`` says."""
+        server = configuration.server
+        if not server.config_watch:
+            if self._watch is not None:
+                await self._watch.stop()
+                self._watch = None
+            return
+        if self._watch is None:
+            self._watch = FileWatch(
+                self._config_files,
+                self._config_maybe_changed,
+                server.config_poll_interval,
+                "configuration",
+            )
+            self._watch.start()
+        else:
+            await self._watch.set_poll_interval(server.config_poll_interval)
+
+    def _config_files(self) -> list[Path]:
+        """server.ini, server.override.ini (watched even before it exists) and --override files."""
+        folder = self.options.config_dir.absolute()
+        files = [folder / MAIN_FILE, folder / OVERRIDE_FILE]
+        return files + [Path(p).absolute() for p in self.options.overrides]
+
+    def _stamps(self) -> tuple[Stamp | None, ...]:
+        return tuple(file_stamp(path) for path in self._config_files())
+
+    async def _config_maybe_changed(self) -> None:
+        stamps = await asyncio.to_thread(self._stamps)
+        if stamps == self._config_stamps:
+            return
+        self._config_stamps = stamps
+        await self.reload("configuration files changed")
+        # Our own rewrite (plain-text passwords hashed) is not a change to apply again.
+        self._config_stamps = await asyncio.to_thread(self._stamps)
 
     async def _open_state(self, configuration: Configuration) -> None:
         """The coordinator and the ban guard every service shares (bans outlive restarts)."""
@@ -141,6 +184,7 @@ class Node:
                     self._identify(configuration)
                     report = await self.supervisor.apply(configuration)
                     self._applied(configuration, report)
+                    await self._follow(configuration)
                 return True
             finally:
                 # Log rotation tools send SIGHUP too: reopen even when the edit was refused.
@@ -181,6 +225,8 @@ class Node:
 
     async def shutdown(self, reason: str) -> None:
         self.bus.emit("20002", reason=reason)
+        if self._watch is not None:
+            await self._watch.stop()
         configuration = self.supervisor.configuration
         drain = configuration.server.drain_timeout if configuration else 0.0
         await self.supervisor.stop_all(drain)

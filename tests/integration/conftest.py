@@ -81,10 +81,15 @@ def minimal_ini(
     handler_options: str = "",
     extra: str = "",
 ) -> str:
-    """A small valid server.ini: one ``local-file`` handler writing ``{id} {message}`` lines."""
+    """A small valid server.ini: one ``local-file`` handler writing ``{id} {message}`` lines.
+
+    Changes apply on SIGHUP only (``config_watch = no``): these tests send SIGHUP and wait for
+    exactly the answer to it, which a reload of its own could otherwise have given already.
+    """
     text = f"""\
         [server]
         name = integration
+        config_watch = no
 
         [authentications/DEFAULT-AUTHENTICATION]
         type = application
@@ -382,11 +387,12 @@ class SharedServer:
         self.resets += 1
         # A new [server] description each time gives this reload its own 20250 to wait for.
         text = minimal_ini().replace("[server]\n", f"[server]\ndescription = reset {self.resets}\n")
+        # Counted before writing: the server may apply the new file by itself, before SIGHUP.
+        applied = self.log.count("20250")
         config.write(text)
         if self.process is None or not self.process.is_running():
             self.process = self.ferryd.start(config)
             return self.process
-        applied = self.log.count("20250")
         self.process.hup()
         self.process.wait_for_event(self.log, "20250", count=applied + 1)
         return self.process

@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import field_validator
 
 from ferryd.config.models.base import SectionModel, option
-from ferryd.config.models.types import CsvList, Seconds, Text
+from ferryd.config.models.types import CsvList, IniBool, Seconds, Text
 
 
 class ServerModel(SectionModel):
@@ -50,6 +50,21 @@ class ServerModel(SectionModel):
         "configuration folder; read at start, so a change applies at the next restart.",
         example="/var/lib/ferryd/state.db3",
         min_length=1,
+    )
+    config_watch: IniBool = option(
+        True,
+        doc="`yes`: a change to server.ini or its override files is applied by itself, "
+        "within a second (or `config_poll_interval` on network filesystems). `no`: only on "
+        "SIGHUP, for administrators who stage edits across several files.",
+        example="no",
+    )
+    config_poll_interval: Seconds = option(
+        2.0,
+        doc="Seconds between checks of server.ini and its override files, besides change "
+        "notifications, for shared folders on network filesystems where another host's "
+        "writes raise none. A change is applied without a restart. 0 relies on "
+        "notifications (and SIGHUP) only.",
+        example="5",
     )
     drain_timeout: Seconds = option(
         30.0,
