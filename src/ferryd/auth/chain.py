@@ -17,6 +17,7 @@ offers are not counted or delayed: clients offer several keys and a refused offe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -182,7 +183,10 @@ async def _observe(
         method = scope.find(("authentications", uuid))
         observe = getattr(method, "observe", None)
         if observe is not None:
-            await observe(credentials, result.decision)
+            # A ban store fault must not fail the login itself; the policy's count below
+            # meets the same store and reports it.
+            with contextlib.suppress(Exception):
+                await observe(credentials, result.decision)
     policy, guard = scope.policy, scope.guard
     if policy is None or guard is None or screen is not Screen.CHECK:
         return
