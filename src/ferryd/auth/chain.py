@@ -36,7 +36,7 @@ from ferryd.auth.policy import (
 )
 from ferryd.config.configuration import Configuration
 from ferryd.config.models import ComponentModel, ServiceModel
-from ferryd.events.event import AccountRef, ComponentRef
+from ferryd.events.event import AccountRef, ComponentRef, Peer
 from ferryd.lifecycle import Component, State
 
 Finder = Callable[[tuple[str, str]], Component[Any] | None]
@@ -242,16 +242,27 @@ def login_scope(service: Component[Any]) -> LoginScope:
     )
 
 
-def refused_at_connection(service: Component[Any], address: str) -> Refusal | None:
-    """``block_source_at_connection``: a banned or denied address, judged before any protocol
-    byte is sent (from the guard's memory, so it needs no wait)."""
+def refused_at_connection(service: Component[Any], peer: Peer) -> bool:
+    """``block_source_at_connection``: True (and event 20005) for a banned or denied address,
+    judged before any protocol byte is sent, from the guard's memory so it needs no wait."""
     model = service.model
     assert isinstance(model, ServiceModel)
     guard = service.context.guard
     if not model.block_source_at_connection or guard is None:
-        return None
+        return False
     policy = active_policy(service.configuration, model.security_policy)
     if policy is None:
-        return None
-    screen = policy.screen_address(guard, address)
-    return screen if isinstance(screen, Refusal) else None
+        return False
+    screen = policy.screen_address(guard, peer.address)
+    if not isinstance(screen, Refusal):
+        return False
+    service.emit(
+        screen.event_id,
+        account=AccountRef(name="", peer=peer),
+        username="",
+        credentials_type="-",
+        address=peer.address,
+        rule=policy.scope,
+        reason=screen.reason + " (connection dropped)",
+    )
+    return True

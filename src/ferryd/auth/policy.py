@@ -24,10 +24,6 @@ from ferryd.config.models import SecurityPolicyModel
 from ferryd.events.bus import EventBus
 
 
-def policy_scope(uuid: str) -> str:
-    return f"security-policies/{uuid}"
-
-
 class SecurityGuard:
     def __init__(self, coordinator: Coordinator, bus: EventBus) -> None:
         self.coordinator = coordinator
@@ -38,9 +34,9 @@ class SecurityGuard:
         self._changes = 0
         self._made: dict[tuple[str, str], int] = {}
 
-    def banned(self, scope: str, address: str, now: float | None = None) -> Ban | None:
+    def banned(self, scope: str, address: str) -> Ban | None:
         ban = self._bans.get((scope, address))
-        if ban is None or ban.until <= (now if now is not None else time.time()):
+        if ban is None or ban.until <= time.time():
             return None
         return ban
 
@@ -92,12 +88,6 @@ class SecurityGuard:
     async def succeeded(self, scope: str, address: str) -> None:
         await self.coordinator.clear_failures(scope, address)
 
-    async def lift(self, address: str, scope: str | None = None) -> list[Ban]:
-        lifted = await self.coordinator.remove_bans(address, scope)
-        for ban in lifted:
-            self._bans.pop((ban.scope, ban.address), None)
-        return lifted
-
 
 class Screen(enum.Enum):
     EXEMPT = "exempt"  # an `allow` rule matched: no other check of the policy applies
@@ -119,7 +109,7 @@ class ActivePolicy:
 
     @property
     def scope(self) -> str:
-        return policy_scope(self.uuid)
+        return f"security-policies/{self.uuid}"
 
     def screen_address(self, guard: SecurityGuard, address: str) -> Screen | Refusal:
         """The checks a bare connection can get: the address filter and bans."""

@@ -19,7 +19,7 @@ from ferryd.auth.credentials import Credentials, Decision, Outcome
 from ferryd.auth.methods.stateless import StatelessMethod
 from ferryd.auth.passwords import UnsupportedHash, verify_password
 from ferryd.config.configuration import Configuration
-from ferryd.config.models import AccountModel, ApplicationAuthenticationModel
+from ferryd.config.models import DEFAULT_GROUP, AccountModel, ApplicationAuthenticationModel
 
 
 async def authenticate_configured(
@@ -38,7 +38,7 @@ async def authenticate_configured(
         return Decision(Outcome.UNKNOWN, "no such account")
     section, model = found
     if allowed_groups:
-        member_of = [g for g in model.group or ("DEFAULT_GROUP",) if g in allowed_groups]
+        member_of = [g for g in model.group or (DEFAULT_GROUP,) if g in allowed_groups]
         if not member_of:
             return Decision(Outcome.UNKNOWN, "account is not in the method's allowed_groups")
         if strict_group_access:

@@ -53,18 +53,8 @@ class SshConnection(asyncssh.SSHServer):
         self._conn = conn
         self.peer = peer_of(conn)
         service = self._service
-        refusal = chain.refused_at_connection(service, self.peer.address)
-        if refusal is not None:
+        if chain.refused_at_connection(service, self.peer):
             self._refused = True
-            service.emit(
-                refusal.event_id,
-                account=self._peer_ref(""),
-                username="",
-                credentials_type="-",
-                address=self.peer.address,
-                rule=f"security-policies/{service.model.security_policy}",
-                reason=refusal.reason + " (connection dropped)",
-            )
             conn.abort()
             return
         limit = service.model.maximum_concurrent_connections
