@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import certifi
 import httpx
 
 from ferryd.auth.account import AccountRefused
@@ -43,9 +42,9 @@ from ferryd.config.configuration import Configuration, Section
 from ferryd.config.models.authentications import HttpAuthenticationModel
 from ferryd.config.problems import Problem
 from ferryd.lifecycle import Component, ComponentContext, Reconfigured, State
+from ferryd.tls_trust import resolve_trust
 
 CONTRACT_STATUSES = frozenset({200, 204, 401, 403})
-NO_VERIFICATION = "disable-identity-security"
 PROBE_USERNAME = "ferryd-test-at-start"
 
 
@@ -130,19 +129,8 @@ def tls_verification(
     """What httpx verifies server certificates with; blocking (reads CA files).
 
     Raises ValueError when the configured CA file cannot be used."""
-    value = model.tls_trusted_certificates.strip()
-    if value == NO_VERIFICATION:
-        return False
-    if not value:
-        context = ssl.create_default_context()  # the system's authorities...
-        context.load_verify_locations(cafile=certifi.where())  # ...and Mozilla's, if it has none
-        return context
-    path = configuration.resolve_path(value)
-    try:
-        return ssl.create_default_context(cafile=str(path))
-    except (OSError, ssl.SSLError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        raise ValueError(f"cannot load trusted certificates from {path}: {reason}") from None
+    context = resolve_trust(configuration, model.tls_trusted_certificates).context()
+    return False if context is None else context
 
 
 class _UrlFailure(Exception):
@@ -262,10 +250,8 @@ class HttpAuthentication(Component[HttpAuthenticationModel]):
         """An unreadable CA file is a configuration problem, shown by ``ferryd check``."""
         model = section.model
         assert isinstance(model, HttpAuthenticationModel)
-        if model.tls_trusted_certificates.strip() in ("", NO_VERIFICATION):
-            return []
         try:
-            tls_verification(model, configuration)
+            resolve_trust(configuration, model.tls_trusted_certificates)
         except ValueError as error:
             origin = section.options.get("tls_trusted_certificates", section.header)
             option = "tls_trusted_certificates"

@@ -30,9 +30,9 @@ from ldap3.utils.dn import escape_rdn, parse_dn
 
 from ferryd.config.configuration import Configuration
 from ferryd.config.models.authentications import GroupMappingRule, LdapAuthenticationModel
+from ferryd.tls_trust import resolve_trust
 
 POOL_SIZE = 4  # threads, and idle connections kept open
-NO_VERIFY = "disable-identity-security"
 _SIZE_LIMIT_EXCEEDED = 4
 _NO_SUCH_OBJECT = 32
 _INVALID_DN_SYNTAX = 34
@@ -154,19 +154,14 @@ def _dn_parts(text: str) -> list[tuple[str, str]] | None:
 
 
 def _tls(model: LdapAuthenticationModel, configuration: Configuration) -> ldap3.Tls:
-    trusted = model.tls_trusted_certificates.strip()
-    if trusted == NO_VERIFY:
-        return ldap3.Tls(validate=ssl.CERT_NONE)
-    if not trusted:
-        return ldap3.Tls(validate=ssl.CERT_REQUIRED)  # the system's authorities
-    path = configuration.resolve_path(trusted)
-    if not path.is_file():
-        raise ValueError(f"tls_trusted_certificates: {path} does not exist or is not a file")
     try:
-        ssl.create_default_context(cafile=str(path))
-    except (OSError, ssl.SSLError) as error:
-        raise ValueError(f"tls_trusted_certificates: cannot load {path}: {error}") from None
-    return ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(path))
+        trust = resolve_trust(configuration, model.tls_trusted_certificates)
+    except ValueError as error:
+        raise ValueError(f"tls_trusted_certificates: {error}") from None
+    if not trust.verify:
+        return ldap3.Tls(validate=ssl.CERT_NONE)
+    ca_file = str(trust.ca_file) if trust.ca_file is not None else None
+    return ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file)
 
 
 def _error_text(error: BaseException) -> str:
