@@ -8,6 +8,7 @@ open sessions, is left alone.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,27 +115,57 @@ class Supervisor:
                 await self._start(section, report)
             elif running.model == model:
                 report.unchanged.append(key)
-            elif type(running.model) is type(model) and (
-                await running.reconfigure(model) is Reconfigured.APPLIED
-            ):
-                report.reconfigured.append(key)
+            elif await self._reconfigure(section, running, report):
+                continue
             else:
-                changed = changed_options(running.model, model)
-                await self._stop(key, drain_timeout)
-                if await self._start(section, report, quiet=True):
-                    report.started.remove(key)
-                    report.restarted.append(key)
-                    self.bus.emit(
-                        "20012",
-                        kind=section.kind,
-                        type=model.type,
-                        name=model.name or section.uuid,
-                        options=", ".join(changed),
-                    )
-                elif old is not None and key in old.sections:
-                    # Keep the last good options running rather than nothing at all.
-                    await self._start(old.sections[key], ReconcileReport())
+                await self._restart(section, running, report, drain_timeout)
         return report
+
+    async def _reconfigure(
+        self, section: Section, running: Component[Any], report: ReconcileReport
+    ) -> bool:
+        """Apply the change in place; True when done with (applied, or refused and the
+        component left running as it was), False when it needs a restart."""
+        if type(running.model) is not type(section.model):
+            return False
+        try:
+            outcome = await running.reconfigure(section.model)
+        except Exception as error:
+            # The change cannot apply; the component keeps its previous options, and the
+            # next reload tries again (its model still differs from the section's).
+            reason = str(error) or type(error).__name__
+            report.failed.append((section.key, reason))
+            running.emit("20158", reason=reason, **self._fields(section.kind, running))
+            return True
+        if outcome is Reconfigured.APPLIED:
+            report.reconfigured.append(section.key)
+            return True
+        return False
+
+    async def _restart(
+        self,
+        section: Section,
+        running: Component[Any],
+        report: ReconcileReport,
+        drain_timeout: float,
+    ) -> None:
+        model = section.model
+        assert isinstance(model, ComponentModel)
+        changed = changed_options(running.model, model)
+        await self._stop(section.key, drain_timeout)
+        if await self._start(section, report, quiet=True):
+            report.started.remove(section.key)
+            report.restarted.append(section.key)
+            self.bus.emit(
+                "20012",
+                kind=section.kind,
+                type=model.type,
+                name=model.name or section.uuid,
+                options=", ".join(changed),
+            )
+        else:
+            # Keep what ran before running rather than nothing at all.
+            await self._start(dataclasses.replace(section, model=running.model), ReconcileReport())
 
     async def reopen(self) -> None:
         for component in self.components.values():
@@ -145,6 +176,16 @@ class Supervisor:
         order = {kind: index for index, kind in enumerate(COMPONENT_KINDS)}
         for key in sorted(self.components, key=lambda k: order[k[0]], reverse=True):
             await self._stop(key, drain_timeout)
+
+    @staticmethod
+    def _fields(kind: str, component: Component[Any]) -> dict[str, Any]:
+        """What the component events (20156-20159) say about the component."""
+        return {
+            "kind": kind,
+            "type": component.model.type,
+            "name": component.ref.name,
+            "family": kind,
+        }
 
     def _should_run(self, model: ComponentModel, configuration: Configuration) -> bool:
         return model.enabled and model.placed_on(configuration.node_name)
@@ -166,12 +207,7 @@ class Supervisor:
             self.bus, section.kind, section.uuid, self.current, self.find, self.guard
         )
         component = component_class(section)(model, context)
-        fields: dict[str, Any] = {
-            "kind": section.kind,
-            "type": model.type,
-            "name": model.name or section.uuid,
-            "family": section.kind,
-        }
+        fields = self._fields(section.kind, component)
         try:
             await component.start()
         except Exception as error:
@@ -187,12 +223,7 @@ class Supervisor:
 
     async def _stop(self, key: Key, drain_timeout: float) -> None:
         component = self.components.pop(key)
-        fields: dict[str, Any] = {
-            "kind": key[0],
-            "type": component.model.type,
-            "name": component.ref.name,
-            "family": key[0],
-        }
+        fields = self._fields(key[0], component)
         try:
             await component.stop(drain_timeout)
         except Exception as error:

@@ -202,3 +202,23 @@ async def test_a_changed_handler_that_cannot_restart_keeps_running_with_its_old_
     supervisor.bus.emit("20251", reason="still logging")
     await wait_for_text(config_dir / "log" / "a.log", "A 20251")
     await supervisor.stop_all(1)
+
+
+async def test_a_handler_kept_on_old_options_survives_later_reloads_of_other_sections(
+    write_ini: WriteIni, config_dir: Path
+) -> None:
+    supervisor, _ = await started(write_ini, config_dir, HANDLERS)
+    (config_dir / "blocker").write_text("a file, not a folder")
+    broken = HANDLERS.replace("path = log/a.log", "path = blocker/a.log")
+    await reapply(supervisor, write_ini, config_dir, broken)
+    # Another edit, to b only: a must still run, on the options that worked.
+    report = await reapply(
+        supervisor, write_ini, config_dir, broken.replace("entry_content = B", "entry_content = BB")
+    )
+    assert [key for key, _ in report.failed] == [("event-handlers", "a")], "tried again"
+    running = supervisor.find(("event-handlers", "a"))
+    assert running is not None, "the handler was lost at the second reload"
+    supervisor.bus.emit("20251", reason="still logging")
+    await wait_for_text(config_dir / "log" / "a.log", "A 20251")
+    await wait_for_text(config_dir / "log" / "b.log", "BB 20251")
+    await supervisor.stop_all(1)

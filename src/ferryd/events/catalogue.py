@@ -174,7 +174,9 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         ["component-activation", "operational", "failure", "failure-high"],
         "%(kind)s %(type)s %(name)s failed to start: %(reason)s",
         ["kind", "type", "name", "family", "reason"],
-        "A component could not start; the others keep running.",
+        "A component could not start, or could not apply a changed configuration (it then "
+        "keeps running with its previous options, and the next reload tries again); the "
+        "others keep running.",
     ),
     _define(
         "20159",

@@ -109,7 +109,13 @@ class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
 
     async def reopen(self) -> None:
         if self._file is not None:
-            await asyncio.to_thread(self._file.reopen)
+            try:
+                await asyncio.to_thread(self._file.reopen)
+            except OSError as error:
+                # Entries wait for the next write, which opens the file again or fails visibly.
+                reason = f"cannot reopen: {error.strerror or error}"
+                self.emit("20143", path=str(self.path), reason=reason)
+                return
             self.emit("20254", path=str(self.path), reason="SIGHUP")
 
     async def close(self) -> None:

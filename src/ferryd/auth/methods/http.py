@@ -291,10 +291,7 @@ class HttpAuthentication(Component[HttpAuthenticationModel]):
     async def reconfigure(self, model: HttpAuthenticationModel) -> Reconfigured:
         """A new client for the new options; logins in flight finish on the old one. URLs
         get a fresh start, since the change may be what fixes them."""
-        try:
-            client = await self._new_client(model)
-        except Exception:
-            return Reconfigured.NEEDS_RESTART  # the restart reports why (event 20158)
+        client = await self._new_client(model)  # a bad CA file raises: the old one stays
         old, self._client = self._client, client
         self.model = model
         self._headers = request_headers(model)

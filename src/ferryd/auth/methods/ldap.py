@@ -114,11 +114,9 @@ class LdapAuthentication(Component[LdapAuthenticationModel]):
         self.state = State.STOPPED
 
     async def reconfigure(self, model: LdapAuthenticationModel) -> Reconfigured:
-        """Any change: new settings and new connections; invalid ones fail a restart."""
-        try:
-            settings = Settings.from_model(model, self.configuration)
-        except ValueError:
-            return Reconfigured.NEEDS_RESTART
+        """Any change: new settings and new connections; invalid ones are refused (20158) and
+        the previous settings stay."""
+        settings = Settings.from_model(model, self.configuration)  # raises: the old one stays
         old, self._directory = self._directory, Directory(settings)
         self.model = model
         if old is not None and self._executor is not None:

@@ -143,18 +143,12 @@ class SshService(Component[SshServiceModel]):
             try:
                 acceptor = await self._listen(model)
             except OSError as error:
-                # Keep serving on the old address; the open sessions are not touched.
-                self.emit(
-                    "20158",
-                    kind=self.context.kind,
-                    type=model.type,
-                    name=model.name or self.context.uuid,
-                    family=self.context.kind,
-                    reason=f"cannot listen on {model.address}:{model.port}: "
+                # The supervisor reports it (20158); the old listener and sessions carry on.
+                raise RuntimeError(
+                    f"cannot listen on {model.address}:{model.port}: "
                     f"{error.strerror or error}; still listening on "
-                    f"{self.model.address}:{self.port}",
-                )
-                return Reconfigured.APPLIED
+                    f"{self.model.address}:{self.port}"
+                ) from None
             old, self._acceptor = self._acceptor, acceptor
             old.close()
         else:
