@@ -53,10 +53,16 @@ class Node:
         self.stop_reason = "requested"
 
     def load(self) -> Configuration:
-        """Read and check the configuration; raises ConfigurationError."""
+        """Read and check the configuration; raises ConfigurationError.
+
+        The files' stamps are noted just before they are read (again after our own rewrite
+        of plain-text passwords), so an edit landing during a reload is seen as a change by
+        the next check, and a refused file is not read again until it changes."""
+        self._config_stamps = self._stamps()
         configuration = self._read()
         hashed = hash_plain_passwords(configuration)
         if hashed:
+            self._config_stamps = self._stamps()
             configuration = self._read()
             for entry in hashed:
                 self.bus.emit(
@@ -100,7 +106,6 @@ class Node:
                 node_name=configuration.node_name,
                 pid=os.getpid(),
             )
-        self._config_stamps = await asyncio.to_thread(self._stamps)
         await self._follow(configuration)
         return [f"[{kind}/{uuid}] {reason}" for (kind, uuid), reason in report.failed]
 
@@ -133,13 +138,8 @@ class Node:
         return tuple(file_stamp(path) for path in self._config_files())
 
     async def _config_maybe_changed(self) -> None:
-        stamps = await asyncio.to_thread(self._stamps)
-        if stamps == self._config_stamps:
-            return
-        self._config_stamps = stamps
-        await self.reload("configuration files changed")
-        # Our own rewrite (plain-text passwords hashed) is not a change to apply again.
-        self._config_stamps = await asyncio.to_thread(self._stamps)
+        if await asyncio.to_thread(self._stamps) != self._config_stamps:
+            await self.reload("configuration files changed", reopen=False)
 
     async def _open_state(self, configuration: Configuration) -> None:
         """The coordinator and the ban guard every service shares (bans outlive restarts)."""
@@ -170,14 +170,21 @@ class Node:
             failed=len(report.failed),
         )
 
-    async def reload(self, reason: str) -> bool:
-        """Load and apply the configuration again; False (and event 20010) if it is refused."""
+    async def reload(self, reason: str, reopen: bool = True) -> bool:
+        """Load and apply the configuration again; False (and event 20010) if it is refused.
+
+        ``reopen`` (SIGHUP) also reopens log files, even when the edit is refused: log
+        rotation tools send SIGHUP too. A reload because files changed does not."""
         async with self._reload_lock:
             self.bus.emit("20251", reason=reason)
             try:
                 configuration = await asyncio.to_thread(self.load)
             except ConfigurationError as error:
                 self.refused(error.problems)
+                return False
+            except Exception as error:  # whatever failed, the running configuration stays
+                where = str(self.options.config_dir.absolute() / MAIN_FILE)
+                self.refused([Problem(where, 0, f"cannot load: {error}")])
                 return False
             else:
                 if configuration.fingerprint != self.supervisor.current().fingerprint:
@@ -187,8 +194,8 @@ class Node:
                     await self._follow(configuration)
                 return True
             finally:
-                # Log rotation tools send SIGHUP too: reopen even when the edit was refused.
-                await self.supervisor.reopen()
+                if reopen:
+                    await self.supervisor.reopen()
 
     def refused(self, problems: list[Problem]) -> None:
         first = problems[0]
@@ -219,7 +226,7 @@ class Node:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP")))
+        loop.add_signal_handler(signal.SIGHUP, self._reload_in_background, "SIGHUP")
         await self._stopping.wait()
         await self.shutdown(self.stop_reason)
 

@@ -40,22 +40,32 @@ def replace_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def watched_only(ssh: SshServer, accounts: str) -> str:
+    """server.ini with polling off: only the folder watch can notice a change."""
+    return ssh.ini(accounts=accounts).replace("[server]\n", "[server]\nconfig_poll_interval = 0\n")
+
+
 async def test_an_account_added_in_place_logs_in_without_sighup(ssh: SshServer) -> None:
-    ssh.start(accounts=account_section("alice"))
+    ssh.config.write(watched_only(ssh, account_section("alice")))
+    ssh.start()
     async with await ssh.connect("alice", password=PASSWORD) as session:
-        ssh.write(accounts=account_section("alice") + "\n" + account_section("bob"))
+        ssh.config.write(
+            watched_only(ssh, account_section("alice") + "\n" + account_section("bob"))
+        )
         assert await seconds_until_login(ssh, "bob") < LIVE_WITHIN
         async with session.start_sftp_client() as sftp:  # opened before the change: carries on
             await sftp.listdir(".")
     assert ssh.process is not None
-    line = ssh.process.wait_for_event(ssh.log, "20251", "configuration files changed")[-1]
-    assert line
+    ssh.process.wait_for_event(ssh.log, "20251", "configuration files changed")
+    assert ssh.log.count("20254") == 0, "a change to the configuration does not reopen logs"
 
 
 async def test_a_file_replaced_by_rename_is_applied(ssh: SshServer) -> None:
-    ssh.start(accounts=account_section("alice"))
+    ssh.config.write(watched_only(ssh, account_section("alice")))
+    ssh.start()
     replace_atomically(
-        ssh.config.ini, ssh.ini(accounts=account_section("alice") + "\n" + account_section("carol"))
+        ssh.config.ini,
+        watched_only(ssh, account_section("alice") + "\n" + account_section("carol")),
     )
     await seconds_until_login(ssh, "carol")
 
@@ -65,7 +75,13 @@ async def test_a_broken_edit_is_refused_and_the_last_good_configuration_serves(
 ) -> None:
     ssh.start(accounts=account_section("alice"))
     good = ssh.config.ini.read_text()
-    ssh.config.ini.write_text(good + "\n[accounts/dave]\nname = dave\nenabled = perhaps\n")
+    # A valid new account next to a broken one: refusing the file refuses both.
+    ssh.config.ini.write_text(
+        good
+        + "\n"
+        + account_section("dave")
+        + "\n[accounts/erin]\nname = erin\nenabled = perhaps\n"
+    )
     assert ssh.process is not None
     refused = ssh.process.wait_for_event(ssh.log, "20010", "enabled")[-1]
     assert f"{ssh.config.ini}:" in refused
@@ -75,10 +91,13 @@ async def test_a_broken_edit_is_refused_and_the_last_good_configuration_serves(
 
 async def test_an_override_file_created_later_is_applied(ssh: SshServer) -> None:
     ssh.start(accounts=account_section("alice"))
+    assert await can_log_in(ssh, "alice")
     ssh.config.write_override("[accounts/alice]\nenabled = no\n")
     started = time.monotonic()
     while await can_log_in(ssh, "alice"):
         assert time.monotonic() - started < LIVE_WITHIN, "the override was not applied"
+    assert ssh.process is not None
+    ssh.process.wait_for_event(ssh.log, "20142", "alice with password rejected")
 
 
 async def test_polling_sees_changes_no_notification_reports(ssh: SshServer, tmp_path: Path) -> None:

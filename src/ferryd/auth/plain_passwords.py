@@ -13,6 +13,8 @@ from pathlib import Path
 from ferryd.auth.passwords import hash_password, is_hash
 from ferryd.config.configuration import Configuration
 from ferryd.config.models import AccountModel
+from ferryd.config.problems import ConfigurationError, Problem
+from ferryd.ini import IniError
 from ferryd.ini.files import read_document, write_document
 
 
@@ -23,8 +25,12 @@ class HashedPassword:
     line: int
 
 
-def hash_plain_passwords(configuration: Configuration) -> list[HashedPassword]:
-    """Rewrite every plain-text account password as a hash; blocking (hashing, file I/O)."""
+def hash_plain_passwords(configuration: Configuration, advice: str = "") -> list[HashedPassword]:
+    """Rewrite every plain-text account password as a hash; blocking (hashing, file I/O).
+
+    A file that cannot be rewritten (read-only mount) raises ConfigurationError at the
+    password's line; ``advice`` ends the message (what else the administrator may change).
+    """
     changed: list[HashedPassword] = []
     by_file: dict[str, list[tuple[str, AccountModel, int]]] = {}
     for section in configuration.of_kind("accounts"):
@@ -35,9 +41,18 @@ def hash_plain_passwords(configuration: Configuration) -> list[HashedPassword]:
             assert isinstance(model, AccountModel)
             by_file.setdefault(origin.path, []).append((section.title, model, origin.line))
     for path, entries in by_file.items():
-        document = read_document(path)
-        for title, model, line in entries:
-            document.set(title, "password", hash_password(model.password))
-            changed.append(HashedPassword(model.name, str(Path(path)), line))
-        write_document(path, document)
+        try:
+            document = read_document(path)
+            for title, model, _ in entries:
+                document.set(title, "password", hash_password(model.password))
+            write_document(path, document)
+        except (IniError, OSError) as error:
+            title, _, line = entries[0]
+            reason = getattr(error, "message", None) or getattr(error, "strerror", None) or error
+            message = (
+                f"cannot store the hash of the plain-text password ({reason}); make the file "
+                f"writable by ferryd, or store a hash there instead{advice}"
+            )
+            raise ConfigurationError([Problem(path, line, message, title, "password")]) from None
+        changed.extend(HashedPassword(m.name, str(Path(path)), line) for _, m, line in entries)
     return changed

@@ -89,9 +89,14 @@ class FileWatch:
             await asyncio.wait_for(self._stopping.wait(), seconds)
         return self._stopping.is_set()
 
+    async def _look(self) -> None:
+        """One look; the owner reports its own failures, and one must not end the watching."""
+        with contextlib.suppress(Exception):
+            await self._changed()
+
     async def _poll(self) -> None:
         while not await self._stopped_within(self._interval):
-            await self._changed()
+            await self._look()
 
     async def _watch(self) -> None:
         while not self._stopping.is_set():
@@ -102,7 +107,7 @@ class FileWatch:
                 return os.path.abspath(path) in files
 
             # A missing or vanished folder ends the watch; polling covers until it is back.
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError, RuntimeError):
                 changes = awatch(
                     *folders,
                     watch_filter=ours,
@@ -113,6 +118,6 @@ class FileWatch:
                 )
                 async with contextlib.aclosing(changes):
                     async for _ in changes:
-                        await self._changed()
+                        await self._look()
             if await self._stopped_within(_WATCH_RETRY):
                 return

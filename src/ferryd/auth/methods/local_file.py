@@ -32,7 +32,6 @@ from ferryd.config.models import DEFAULT_GROUP, AccountModel
 from ferryd.config.models.authentications import LocalFileAuthenticationModel
 from ferryd.config.problems import ConfigurationError, Problem
 from ferryd.config.watch import FileWatch, Stamp, file_stamp
-from ferryd.ini import IniError
 from ferryd.lifecycle import Component, ComponentContext, Reconfigured, State
 
 Key = tuple[str, str]
@@ -71,19 +70,10 @@ def _load(path: Path, configuration: Configuration, hash_plain: bool) -> _Loaded
     plain = [s for s in sections.values() if _plain_password(s)]
     if not hash_plain or not plain:
         return _Loaded(sections, fingerprint, [], None)
-    try:
-        hashed = hash_plain_passwords(identities_view(configuration, sections))
-    except (IniError, OSError) as error:
-        first = plain[0]
-        origin = first.options.get("password", first.header)
-        reason = getattr(error, "message", None) or str(error)
-        message = (
-            f"cannot store the hash of the plain-text password ({reason}); make the file "
-            "writable by ferryd or set external_management = yes and store hashes"
-        )
-        raise ConfigurationError(
-            [Problem(origin.path, origin.line, message, first.title, "password")]
-        ) from None
+    hashed = hash_plain_passwords(
+        identities_view(configuration, sections),
+        " and set external_management = yes",
+    )
     stamp = file_stamp(path)
     sections, fingerprint = loader.load_identities(path)
     return _Loaded(sections, fingerprint, hashed, stamp)
