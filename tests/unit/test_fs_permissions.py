@@ -141,3 +141,18 @@ def test_links_do_not_borrow_the_rights_of_their_location(world: World) -> None:
     refused(lambda: fs.remove("/door/secret.txt"), errno.EACCES)
     assert not (world.home / "private" / "new.txt").exists()
     assert fs.lstat("/shortcut")
+
+
+def test_a_hard_link_cannot_open_a_read_only_file_to_changes(world: World) -> None:
+    """The new name shares the file: writes or chmod through it would change the original."""
+    (world.home / "ro").mkdir()
+    (world.home / "ro" / "data.csv").write_text("original")
+    rules = [("/ro/*", {"read", "list", "traverse"}, ())]
+    fs = world.fs(perms=permissions(rules=rules))
+    error = refused(lambda: fs.link("/ro/data.csv", "/mine.csv"), errno.EACCES)
+    assert "/ro/data.csv" in str(error)
+    assert not (world.home / "mine.csv").exists()
+    assert (world.home / "ro" / "data.csv").read_text() == "original"
+    plain = world.fs(perms=permissions(allowed={"read", "write", "list", "traverse"}))
+    plain.link("/ro/data.csv", "/copy.csv")  # the same rights at both names: allowed
+    assert (world.home / "copy.csv").read_text() == "original"

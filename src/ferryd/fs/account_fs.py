@@ -260,12 +260,21 @@ class AccountFS:
             os.symlink(relative, name, dir_fd=location.dir_fd)
 
     def link(self, old: str, new: str) -> None:
-        """Hard link the regular file ``old`` (links followed inside the jail) as ``new``."""
-        source = self._checked(old, "read")
+        """Hard link the regular file ``old`` (links followed inside the jail) as ``new``.
+
+        Both names are one file: whatever the new name's rules allow to change in it
+        (content, attributes) must be allowed at the old name too, or the link would be a
+        way around the old name's rules."""
         target = self._checked(new, "write")
+        shared = tuple(
+            verb
+            for verb in ("write", "set-attributes")
+            if self._account.permissions.permits(verb, target)
+        )
+        source = self._checked(old, "read", *shared)
         self._unprotected(target, errno.EEXIST)
         with ExitStack() as stack:
-            src = stack.enter_context(self._at(source, ("read",), follow=True))
+            src = stack.enter_context(self._at(source, ("read", *shared), follow=True))
             dst = stack.enter_context(self._at(target, ("write",), follow=False))
             found = src.entry()
             if found is None:
