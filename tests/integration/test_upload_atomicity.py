@@ -55,6 +55,7 @@ def server(module_ssh: Callable[[str], SshServer]) -> Iterator[SshServer]:
             account_section("limited", options="group = limited"),
             account_section("cut-atomic"),
             account_section("cut-resumable", options="group = resumable"),
+            account_section("cut-taken", options="group = resumable"),
         ]
     )
     ssh.start(accounts=accounts, extra=GROUPS.format(homes=ssh.homes))
@@ -278,6 +279,33 @@ async def test_connection_cut_during_upload_is_reported_as_failed_upload(
         assert not published.exists()
     else:
         assert published.read_bytes() == b"x" * 65536
+
+
+async def test_a_cut_upload_that_cannot_be_published_is_reported_and_the_session_still_ends(
+    server: SshServer,
+) -> None:
+    """An exclusive resumable upload whose name was taken meanwhile cannot publish its part;
+    that is reported on the file, and the other open files are still cleaned up."""
+    user = "cut-taken"
+    sessions = server.log.count("30012", containing=f"session of {user} ended")
+    conn = await server.connect(user)
+    sftp = await conn.start_sftp_client()
+    first = await sftp.open("/taken.bin", "xb")  # exclusive: must not replace a file
+    await first.write(b"mine")
+    second = await sftp.open("/other.bin", "wb")
+    await second.write(b"other")
+    (server.home(user) / "taken.bin").write_bytes(b"someone else's")
+
+    conn.abort()
+    await conn.wait_closed()
+
+    wait_for_session_end(server, user, sessions)
+    (failed,) = server.log.events("30042", containing=f"/taken.bin by {user}")
+    assert "cleaning it up failed" in failed
+    assert server.log.count("30042", containing=f"/other.bin by {user}") == 1
+    assert (server.home(user) / "taken.bin").read_bytes() == b"someone else's"
+    assert (server.home(user) / "other.bin").read_bytes() == b"other"
+    assert temporaries(server.home(user)) == []
 
 
 def test_replacing_a_file_keeps_the_previous_version_readable_during_the_upload(

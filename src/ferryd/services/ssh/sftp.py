@@ -137,13 +137,15 @@ class SftpSession(asyncssh.SFTPServer):
     async def scandir(self, path: bytes) -> AsyncIterator[SFTPName]:
         try:
             virtual = self._path(path)
-            entries = self._fs.listdir(virtual)
+            # One lstat per entry: a large folder must not hold up other sessions.
+            entries = await asyncio.to_thread(self._fs.listdir, virtual)
         except OSError as error:
             self._failed("list", path, error)
             raise
-        for name in (".", ".."):
-            with contextlib.suppress(OSError):
-                yield SFTPName(name.encode(), attrs=SFTPAttrs.from_local(self._fs.stat(virtual)))
+        with contextlib.suppress(OSError):
+            here = SFTPAttrs.from_local(self._fs.stat(virtual))
+            yield SFTPName(b".", attrs=here)
+            yield SFTPName(b"..", attrs=here)
         for name, stat in entries:
             yield SFTPName(name.encode(), attrs=SFTPAttrs.from_local(stat))
 
@@ -385,14 +387,18 @@ class SftpSession(asyncssh.SFTPServer):
             if isinstance(handle, ReadHandle):
                 handle.close()
                 continue
-            await asyncio.to_thread(handle.abort)
+            reason = "the session ended before the file was closed"
+            try:
+                await asyncio.to_thread(handle.abort)
+            except OSError as error:  # reported, and the other files are still cleaned up
+                reason += f"; cleaning it up failed: {error.strerror or error}"
             self._event(
                 "30042",
                 handle.virtual,
                 handle.real,
                 size=handle.bytes_written,
                 duration=round(time.monotonic() - opened.started, 3),
-                reason="the session ended before the file was closed",
+                reason=reason,
             )
         self._emit(
             "30012",
