@@ -11,7 +11,7 @@ import pytest
 from test_fs_support import World, make_world, permissions, refused
 
 from ferryd.fs.account_fs import AccountFS
-from ferryd.fs.names import temp_name
+from ferryd.fs.names import INSTANCE, temp_name
 from ferryd.fs.sweep import sweep_stale_uploads
 from ferryd.fs.uploads import WriteHandle
 
@@ -53,7 +53,8 @@ def test_atomic_commit_publishes_only_at_the_end(world: World) -> None:
     assert handle.pwrite(0, b"new content") == 11
     assert (world.home / "file.txt").read_text() == "hello"
     [temp] = _temps(world.home)
-    assert temp.name.startswith(f".ferryd-upload.node1.{os.getpid()}.")
+    assert temp.name.startswith(f".ferryd-upload.node1.{os.getpid()}-")
+    assert temp.name.startswith(f".ferryd-upload.node1.{INSTANCE}.")
     assert temp.name.endswith(".file.txt")
     assert "file.txt" in dict(fs.listdir("/"))
     assert not any(name.startswith(".ferryd") for name, _ in fs.listdir("/"))
@@ -237,25 +238,31 @@ def test_read_handle(world: World) -> None:
     refused(lambda: handle.pread(0, 1), errno.EBADF)
 
 
-def test_sweep_removes_only_this_nodes_temporaries(world: World) -> None:
+def earlier_run(node: str, final: str) -> str:
+    """A temporary name as an earlier run of ``node`` (another pid and run mark) made it."""
+    return temp_name(node, final).replace(INSTANCE, "4242-0badcafe")
+
+
+def test_sweep_removes_only_this_nodes_temporaries_of_earlier_runs(world: World) -> None:
     (world.home / "folder" / "deep").mkdir()
     mine = [
-        world.home / temp_name("node1", "a.txt"),
-        world.home / "folder" / "deep" / temp_name("node1", "b.txt"),
-        world.pub / temp_name("node1", "c.txt"),
+        world.home / earlier_run("node1", "a.txt"),
+        world.home / "folder" / "deep" / earlier_run("node1", "b.txt"),
+        world.pub / earlier_run("node1", "c.txt"),
     ]
     others = [
-        world.home / temp_name("node2", "a.txt"),
-        world.home / temp_name("node1.x", "a.txt"),
-        world.home / temp_name("node10", "a.txt"),
+        world.home / earlier_run("node2", "a.txt"),
+        world.home / earlier_run("node1.x", "a.txt"),
+        world.home / earlier_run("node10", "a.txt"),
+        world.home / temp_name("node1", "live.txt"),  # this run's: an upload in flight
         world.home / ".ferryd-upload.node1.notapid.file",
         world.home / "folder" / "regular.txt",
-        world.outside / temp_name("node1", "outside.txt"),
+        world.outside / earlier_run("node1", "outside.txt"),
     ]
     for path in [*mine, *others]:
         path.write_text("x")
     (world.home / "escape").symlink_to(world.outside)
-    link = world.home / temp_name("node1", "link")
+    link = world.home / earlier_run("node1", "link")
     link.symlink_to(world.home / "file.txt")
     removed = sweep_stale_uploads([world.home, world.pub, world.home / "folder"], "node1")
     assert sorted(removed) == sorted(mine)

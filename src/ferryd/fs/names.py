@@ -83,14 +83,23 @@ def node_tag(node_name: str) -> str:
     return _NODE_UNSAFE.sub("_", node_name)[:64] or "node"
 
 
+# This process's mark in its temporary names: the pid alone repeats across restarts (a
+# container's ferryd is often pid 1 every time), so a random part tells runs apart.
+INSTANCE = f"{os.getpid()}-{secrets.token_hex(4)}"
+
+
 def temp_name(node_name: str, final: str) -> str:
-    """``.ferryd-upload.<node>.<pid>.<16 hex>.<final name>``, cut to fit in 255 bytes."""
-    head = f"{TEMP_PREFIX}{node_tag(node_name)}.{os.getpid()}.{secrets.token_hex(8)}."
+    """``.ferryd-upload.<node>.<pid>-<run>.<16 hex>.<final name>``, cut to fit in 255 bytes."""
+    head = f"{TEMP_PREFIX}{node_tag(node_name)}.{INSTANCE}.{secrets.token_hex(8)}."
     room = MAX_NAME - len(head.encode("utf-8"))
     tail = final.encode("utf-8")[: max(room, 0)].decode("utf-8", "ignore")
     return head + tail
 
 
 def temp_pattern(node_name: str) -> re.Pattern[str]:
-    """Matches the temporary names of ``node_name`` only (the pid and random part are strict)."""
-    return re.compile(rf"^{re.escape(TEMP_PREFIX + node_tag(node_name))}\.\d+\.[0-9a-f]{{16}}\.")
+    """Matches the temporary names of ``node_name`` only; group ``instance`` is the run that
+    made it (the pid, run and random parts are strict)."""
+    return re.compile(
+        rf"^{re.escape(TEMP_PREFIX + node_tag(node_name))}\."
+        rf"(?P<instance>\d+-[0-9a-f]{{8}})\.[0-9a-f]{{16}}\."
+    )

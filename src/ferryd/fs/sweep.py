@@ -1,8 +1,8 @@
 """Remove the upload temporaries a previous run of this node left behind.
 
-Called at service start, before any session: a temporary of this node cannot belong to a live
-upload then. Only this node's names are touched, because on a store shared by several nodes
-the others have uploads in flight.
+Only this node's names made by an earlier run are touched: this run's belong to uploads in
+flight (services start while others already serve), and on a store shared by several nodes
+the other nodes have uploads in flight too.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from ferryd.fs.names import temp_pattern
+from ferryd.fs.names import INSTANCE, temp_pattern
 
 
 def sweep_stale_uploads(roots: Iterable[Path], node_name: str) -> list[Path]:
-    """Delete ``.ferryd-upload.<node_name>.*`` files under ``roots``; links are not followed.
+    """Delete ``.ferryd-upload.<node_name>.*`` files of earlier runs under ``roots`` (missing
+    roots are skipped); links are not followed.
 
     The roots themselves are configured paths and may be links; below them the walk holds
     folder descriptors (``os.fwalk``) so a folder swapped for a link is not descended into.
@@ -42,7 +43,8 @@ def _sweep(top: str, pattern: re.Pattern[str]) -> list[Path]:
     removed: list[Path] = []
     for folder, _, files, dir_fd in os.fwalk(top, follow_symlinks=False):
         for name in files:
-            if not pattern.match(name):
+            found_name = pattern.match(name)
+            if found_name is None or found_name.group("instance") == INSTANCE:
                 continue
             try:
                 found = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)

@@ -132,8 +132,7 @@ class SshService(Component[SshServiceModel]):
         for section in configuration.of_kind("accounts"):
             if isinstance(section.model, AccountModel):
                 roots.update(storage_roots(configuration, section.model))
-        existing = [root for root in roots if root.is_dir()]
-        await asyncio.to_thread(sweep_stale_uploads, existing, configuration.node_name)
+        await asyncio.to_thread(sweep_stale_uploads, roots, configuration.node_name)
 
     async def reconfigure(self, model: SshServiceModel) -> Reconfigured:
         """New options for new connections; a new address or port binds a new listener and
