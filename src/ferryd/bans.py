@@ -8,34 +8,51 @@ functions.
 from __future__ import annotations
 
 import ipaddress
+import sqlite3
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 from ferryd.cluster.coordinator import Ban
 from ferryd.cluster.embedded import EmbeddedCoordinator
-from ferryd.config.loader import load_configuration
+from ferryd.config.configuration import Configuration
 
 
-def state_path(config_dir: Path) -> Path:
-    configuration = load_configuration(config_dir)
-    return configuration.resolve_path(configuration.server.state_database)
+class StateStoreError(Exception):
+    """The state store is missing or unreadable; the message names its path."""
 
 
-async def list_bans(config_dir: Path) -> list[Ban]:
-    coordinator = EmbeddedCoordinator(state_path(config_dir))
+def _existing_store(configuration: Configuration) -> EmbeddedCoordinator:
+    """The store a node of this configuration uses; never creates one (a mistyped
+    ``state_database`` must not look like a store with no bans)."""
+    path = configuration.resolve_path(configuration.server.state_database)
+    if not path.is_file():
+        raise StateStoreError(
+            f"no state store at {path} ([server] state_database): has a node run with this "
+            "configuration?"
+        )
+    return EmbeddedCoordinator(path)
+
+
+async def list_bans(configuration: Configuration) -> list[Ban]:
+    coordinator = _existing_store(configuration)
     try:
         return await coordinator.active_bans(time.time())
+    except sqlite3.Error as error:
+        raise StateStoreError(f"cannot read {coordinator.path}: {error}") from None
     finally:
         await coordinator.close()
 
 
-async def remove_bans(config_dir: Path, address: str, scope: str | None = None) -> list[Ban]:
+async def remove_bans(
+    configuration: Configuration, address: str, scope: str | None = None
+) -> list[Ban]:
     """Raises ValueError for something that is not an IP address."""
     canonical = str(ipaddress.ip_address(address.strip()))
-    coordinator = EmbeddedCoordinator(state_path(config_dir))
+    coordinator = _existing_store(configuration)
     try:
         return await coordinator.remove_bans(canonical, scope)
+    except sqlite3.Error as error:
+        raise StateStoreError(f"cannot update {coordinator.path}: {error}") from None
     finally:
         await coordinator.close()
 

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ferryd import __version__
-from ferryd.bans import list_bans, remove_bans, render
+from ferryd.bans import StateStoreError, list_bans, remove_bans, render
 from ferryd.bootstrap import AlreadyInitialised, NotAFolder, describe, initialise
+from ferryd.config.configuration import Configuration
 from ferryd.config.loader import MAIN_FILE, load_configuration
 from ferryd.config.problems import ConfigurationError
 from ferryd.daemon import NodeOptions, serve
@@ -29,6 +30,22 @@ def _config_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _node_options(parser: argparse.ArgumentParser) -> None:
+    """The configuration as one node reads it: its folder, its name and its override files."""
+    _config_dir(parser)
+    parser.add_argument(
+        "--node-name", help="this node's name, {host.name} (default: the host name)"
+    )
+    parser.add_argument(
+        "--override",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="node-local override file applied after server.override.ini (repeatable)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ferryd", description="ferryd: a fault-tolerant managed file transfer server."
@@ -39,21 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     _config_dir(init)
 
     run = commands.add_parser("serve", help="run the server in the foreground")
-    _config_dir(run)
-    run.add_argument("--node-name", help="this node's name, {host.name} (default: the host name)")
-    run.add_argument(
-        "--override",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="node-local override file applied after server.override.ini (repeatable)",
-    )
+    _node_options(run)
 
     check = commands.add_parser("check", help="validate server.ini and server.override.ini")
-    _config_dir(check)
-    check.add_argument("--node-name", help="check as this node (placement, {host.name})")
-    check.add_argument("--override", type=Path, action="append", default=[], metavar="PATH")
+    _node_options(check)
 
     events = commands.add_parser("events", help="print the events catalogue")
     events.add_argument("--markdown", action="store_true", help="as docs/events.md")
@@ -64,9 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     bans = commands.add_parser("bans", help="list or lift address bans")
     ban_commands = bans.add_subparsers(dest="bans_command", required=True, metavar="ACTION")
     listing = ban_commands.add_parser("list", help="print the addresses banned now")
-    _config_dir(listing)
+    _node_options(listing)
     remove = ban_commands.add_parser("remove", help="lift the bans of an address")
-    _config_dir(remove)
+    _node_options(remove)
     remove.add_argument("address", help="the banned IP address")
     remove.add_argument(
         "--scope", help="only this ban scope, e.g. security-policies/DEFAULT-SECURITY-POLICY"
@@ -88,9 +94,7 @@ def _init(config_dir: Path) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     try:
-        configuration = load_configuration(
-            args.config_dir, node=args.node_name, overrides=args.override
-        )
+        configuration = _configuration(args)
         problems = preflight(configuration)
     except ConfigurationError as error:
         problems = error.problems
@@ -102,18 +106,22 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configuration(args: argparse.Namespace) -> Configuration:
+    return load_configuration(args.config_dir, node=args.node_name, overrides=args.override)
+
+
 def _bans(args: argparse.Namespace) -> int:
     try:
         if args.bans_command == "list":
-            print(render(asyncio.run(list_bans(args.config_dir))), end="")
+            print(render(asyncio.run(list_bans(_configuration(args)))), end="")
             return 0
-        lifted = asyncio.run(remove_bans(args.config_dir, args.address, args.scope))
+        lifted = asyncio.run(remove_bans(_configuration(args), args.address, args.scope))
     except ConfigurationError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return 1
-    except ValueError as error:
-        print(f"ferryd bans remove: {error}", file=sys.stderr)
+    except (ValueError, StateStoreError) as error:
+        print(f"ferryd bans {args.bans_command}: {error}", file=sys.stderr)
         return 1
     if not lifted:
         print(f"ferryd bans remove: {args.address} is not banned", file=sys.stderr)

@@ -115,6 +115,15 @@ async def test_bans_list_and_remove_lift_a_ban_on_the_running_server(ssh: SshSer
     assert empty.stdout == "No address is banned.\n"
 
 
+def test_bans_commands_never_create_a_store_and_say_where_they_looked(ssh: SshServer) -> None:
+    ssh.write(accounts=ACCOUNTS)  # no node has run: there is no state store yet
+    for command in (["list"], ["remove", "192.0.2.9"]):
+        result = ssh.ferryd.run("bans", *command, "--config-dir", ssh.config.path)
+        assert result.returncode == 1, result.stdout
+        assert f"no state store at {ssh.config.path / 'state.db3'}" in result.stderr
+    assert not (ssh.config.path / "state.db3").exists()
+
+
 async def test_key_offers_and_server_side_faults_do_not_count_toward_a_ban(
     ssh: SshServer,
 ) -> None:
