@@ -258,6 +258,11 @@ async def test_refusals_wait_the_delay_without_holding_up_other_clients(ssh: Ssh
 # -- legacy screening methods and anonymous ------------------------------------------------
 
 LEGACY = """
+[authentications/off]
+type = deny-username
+usernames = alice
+enabled = no
+
 [authentications/deny]
 type = deny-username
 usernames = Mallory
@@ -281,10 +286,16 @@ def legacy(module_ssh: Any) -> SshServer:
     server: SshServer = module_ssh("legacy")
     server.start(
         accounts=ACCOUNTS + "\n" + account_section("mallory"),
-        service="authentications = deny, ban, anon, DEFAULT-AUTHENTICATION",
+        service="authentications = off, deny, ban, anon, DEFAULT-AUTHENTICATION",
         extra=LEGACY,
     )
     return server
+
+
+async def test_a_disabled_method_is_skipped_with_an_event(legacy: SshServer) -> None:
+    assert await login(legacy, "alice", PASSWORD), "the disabled method would refuse alice"
+    line = legacy.process.wait_for_event(legacy.log, "20111", "off skipped for alice")[-1]  # type: ignore[union-attr]
+    assert line.endswith("disabled.")
 
 
 async def test_deny_username_method_refuses_its_names(legacy: SshServer) -> None:

@@ -68,8 +68,10 @@ def test_atomic_commit_publishes_only_at_the_end(world: World) -> None:
     assert _temps(world.home) == []
     assert handle.bytes_written == 11
     assert handle.real == str(world.home / "file.txt")
-    handle.commit()
+    handle.commit()  # a second close, or an abort after publishing, changes nothing
     handle.abort()
+    assert (world.home / "file.txt").read_text() == "new content"
+    assert _temps(world.home) == []
 
 
 def test_atomic_abort_leaves_nothing(world: World) -> None:
