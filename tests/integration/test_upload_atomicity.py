@@ -9,8 +9,11 @@ closed, 30068 upload published.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
+import struct
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -376,3 +379,67 @@ async def test_concurrent_uploads_of_one_name_publish_one_whole_file(server: Ssh
 
     assert (home / "fresh.bin").read_bytes() == b"other\n"
     assert temporaries(home) == []
+
+
+def _sftp_packet(kind: int, body: bytes) -> bytes:
+    return struct.pack(">IB", len(body) + 1, kind) + body
+
+
+def _sftp_string(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+async def _sftp_reply(reader: asyncssh.SSHReader[bytes]) -> tuple[int, bytes]:
+    (length,) = struct.unpack(">I", await reader.readexactly(4))
+    body = await reader.readexactly(length)
+    return body[0], body[1:]
+
+
+async def test_a_close_pipelined_with_the_end_of_the_session_is_answered_truthfully(
+    server: SshServer,
+) -> None:
+    """A client may send its writes, CLOSE and end of input without waiting: if the CLOSE is
+    answered OK, the file is published whole; if it is not, nothing is published."""
+    user, chunk, count = "atomic", os.urandom(32768), 64
+    for attempt in range(3):
+        name = f"/piped-{attempt}.bin"
+        async with await server.connect(user) as conn:
+            writer, reader, _ = await conn.open_session(subsystem="sftp", encoding=None)
+            writer.write(_sftp_packet(1, struct.pack(">I", 3)))  # INIT, version 3
+            assert (await _sftp_reply(reader))[0] == 2  # VERSION
+            flags = 0x02 | 0x08 | 0x10  # WRITE | CREAT | TRUNC
+            writer.write(
+                _sftp_packet(
+                    3,
+                    struct.pack(">I", 1)
+                    + _sftp_string(name.encode())
+                    + struct.pack(">II", flags, 0),
+                )
+            )
+            kind, body = await _sftp_reply(reader)
+            assert kind == 102, body  # HANDLE
+            handle = body[4 + 4 :]
+            for index in range(count):
+                writer.write(
+                    _sftp_packet(
+                        6,
+                        struct.pack(">I", 10 + index)
+                        + _sftp_string(handle)
+                        + struct.pack(">Q", index * len(chunk))
+                        + _sftp_string(chunk),
+                    )
+                )
+            writer.write(_sftp_packet(4, struct.pack(">I", 9) + _sftp_string(handle)))  # CLOSE
+            writer.write_eof()
+            close_status = None
+            with contextlib.suppress(asyncio.IncompleteReadError):
+                while True:
+                    kind, body = await _sftp_reply(reader)
+                    request, code = struct.unpack(">II", body[:8])
+                    if request == 9:
+                        close_status = code
+        published = server.home(user) / name.lstrip("/")
+        if close_status == 0:
+            assert published.read_bytes() == chunk * count, "acknowledged, then lost"
+        else:
+            assert not published.exists()

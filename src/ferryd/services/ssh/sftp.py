@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import functools
 import os
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncssh
 from asyncssh import SFTPAttrs, SFTPName
+from asyncssh.sftp import SFTPServerHandler
 
 from ferryd.events.event import AccountRef
 from ferryd.fs.account_fs import AccountFS
@@ -42,6 +44,9 @@ class _Opened:
     def __init__(self, handle: ReadHandle | WriteHandle) -> None:
         self.handle = handle
         self.started = time.monotonic()
+
+
+_SESSION_CLEANUP = SFTPServerHandler._cleanup.__code__
 
 
 class SftpSession(asyncssh.SFTPServer):
@@ -342,17 +347,14 @@ class SftpSession(asyncssh.SFTPServer):
         if isinstance(file_obj.handle, WriteHandle):
             await asyncio.to_thread(file_obj.handle.fsync)
 
-    def _session_ending(self) -> bool:
-        """asyncssh closes the files still open when a session ends through the same
-        ``close`` hook as a client's close request; a request arrives on a channel that is
-        still open both ways, an ending session's cleanup does not."""
-        chan = self._chan
-        return chan.is_closing() or getattr(chan, "_recv_state", "open") != "open"
-
     async def close(self, file_obj: object) -> None:
         assert isinstance(file_obj, _Opened)
         handle = file_obj.handle
-        if isinstance(handle, WriteHandle) and self._session_ending():
+        # asyncssh closes the files still open when a session ends through this same hook.
+        # Only the caller tells that apart from a client's CLOSE (which may arrive together
+        # with the end of the session): requests are handled one at a time, and the cleanup
+        # runs after the last one.
+        if isinstance(handle, WriteHandle) and sys._getframe(1).f_code is _SESSION_CLEANUP:
             return  # exit() aborts it as its upload_mode says; it was never closed
         self._touch()
         self._open.discard(file_obj)
