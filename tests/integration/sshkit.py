@@ -178,8 +178,14 @@ class SshServer:
 
     # -- OpenSSH clients --------------------------------------------------------------
 
-    def _ssh_options(self) -> list[str]:
+    def ssh_options(self) -> list[str]:
+        """OpenSSH client options isolated from the machine: no ~/.ssh/config, no agent keys,
+        no known_hosts; only the shared client key is offered."""
         return [
+            "-F",
+            "/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
             "-o",
             "StrictHostKeyChecking=no",
             "-o",
@@ -207,7 +213,7 @@ class SshServer:
                 "sftp",
                 "-P",
                 str(self.port),
-                *self._ssh_options(),
+                *self.ssh_options(),
                 "-b",
                 str(batch_file),
                 f"{user}@127.0.0.1",
@@ -225,7 +231,7 @@ class SshServer:
 
         Remote paths are written with :meth:`target`."""
         return subprocess.run(
-            ["scp", *(["-O"] if legacy else []), "-P", str(self.port), *self._ssh_options(), *args],
+            ["scp", *(["-O"] if legacy else []), "-P", str(self.port), *self.ssh_options(), *args],
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -493,7 +493,8 @@ def openssh_sftp(
     batch = setup.root / f"batch-{user}.txt"
     batch.write_text("\n".join(commands) + "\n")
     env = dict(os.environ)
-    options = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+    options = ["-F", "/dev/null", "-o", "IdentitiesOnly=yes"]  # nothing from this machine
+    options += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
     options += ["-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10"]
     if key:
         options += ["-o", "BatchMode=yes", "-i", str(setup.ssh.client_key_file)]

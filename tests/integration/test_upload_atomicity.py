@@ -90,7 +90,7 @@ def start_upload(ssh: SshServer, user: str, local: Path, remote: str) -> subproc
             str(ssh.port),
             "-l",
             THROTTLE,
-            *ssh._ssh_options(),
+            *ssh.ssh_options(),
             "-b",
             str(batch),
             f"{user}@127.0.0.1",
