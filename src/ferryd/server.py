@@ -71,9 +71,9 @@ class ReconcileReport:
 
 
 class Supervisor:
-    def __init__(self, bus: EventBus, guard: SecurityGuard | None = None) -> None:
+    def __init__(self, bus: EventBus) -> None:
         self.bus = bus
-        self.guard = guard
+        self.guard: SecurityGuard | None = None  # the node's, once its state store is open
         self.components: dict[Key, Component[Any]] = {}
         self.configuration: Configuration | None = None
         self.generation = 0

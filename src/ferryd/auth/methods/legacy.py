@@ -21,7 +21,7 @@ class DenyUsernameAuthentication(StatelessMethod[DenyUsernameAuthenticationModel
     screening = True
 
     async def authenticate(self, credentials: Credentials) -> Decision:
-        if credentials.username.lower() in (name.lower() for name in self.model.usernames):
+        if credentials.username.lower() in self.model.usernames:
             return Decision(
                 Outcome.REJECT, "the name is in the method's usernames", event_id="20136"
             )

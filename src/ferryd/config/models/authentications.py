@@ -10,7 +10,15 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BeforeValidator, field_validator
 
 from ferryd.config.models.base import ComponentModel, option
-from ferryd.config.models.types import CsvList, IniBool, IniInt, LineList, Seconds, Text
+from ferryd.config.models.types import (
+    CsvList,
+    IniBool,
+    IniInt,
+    LineList,
+    LowerCsvList,
+    Seconds,
+    Text,
+)
 from ferryd.ini import parse_csv, parse_lines
 
 
@@ -290,10 +298,10 @@ class DenyUsernameAuthenticationModel(ComponentModel):
     )
 
     type: Literal["deny-username"] = option(doc="`deny-username`.", example="deny-username")
-    usernames: CsvList = option(
+    usernames: LowerCsvList = option(
         (), doc="Login names refused (case-insensitive).", example="root, admin"
     )
-    administrators: CsvList = option(
+    administrators: LowerCsvList = option(
         (), doc="Administrator names refused (Web Manager).", example="admin"
     )
 

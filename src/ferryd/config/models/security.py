@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import field_validator
-
 from ferryd.config.models.access import SourceIpOption
 from ferryd.config.models.base import CHANGED_DOC, CREATED_DOC, SectionModel, option
-from ferryd.config.models.types import CsvList, IniInt, Seconds, Text
+from ferryd.config.models.types import IniInt, LowerCsvList, Seconds, Text
 
 DEFAULT_SECURITY_POLICY = "DEFAULT-SECURITY-POLICY"
 # What SFTPPlus ships in its DEFAULT-SECURITY-POLICY; also ferryd's implicit policy.
@@ -26,12 +24,12 @@ class SecurityPolicyModel(SectionModel):
 
     name: Text = option("", doc="Human name.", example="Partner gateway policy")
     description: Text = option("", doc="Free text.", example="Bans after 5 failures")
-    deny_usernames: CsvList = option(
+    deny_usernames: LowerCsvList = option(
         (),
         doc="File-transfer login names refused before any method is asked (case-insensitive).",
         example="root, adm, admin, administrator",
     )
-    deny_administrators: CsvList = option(
+    deny_administrators: LowerCsvList = option(
         (), doc="Administrator names refused at Web Manager logins.", example="admin"
     )
     source_ip_filter: SourceIpOption = option(
@@ -58,11 +56,6 @@ class SecurityPolicyModel(SectionModel):
     )
     created: Text = option("", doc=CREATED_DOC, example="2026-11-24")
     changed: Text = option("", doc=CHANGED_DOC, example="2026-11-24")
-
-    @field_validator("deny_usernames", "deny_administrators")
-    @classmethod
-    def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(name.lower() for name in value)
 
     def denies_username(self, username: str) -> bool:
         return username.lower() in self.deny_usernames

@@ -58,6 +58,11 @@ def _csv(value: object) -> object:
     return tuple(parse_csv(value)) if isinstance(value, str) else value
 
 
+def _lower_csv(value: object) -> object:
+    found = _csv(value)
+    return tuple(str(name).lower() for name in found) if isinstance(found, tuple) else found
+
+
 def _lines(value: object) -> object:
     return tuple(parse_lines(value)) if isinstance(value, str) else value
 
@@ -80,6 +85,8 @@ IniBool = Annotated[bool, BeforeValidator(_bool)]
 IniInt = Annotated[int, BeforeValidator(_int)]
 Seconds = Annotated[float, BeforeValidator(_seconds)]
 CsvList = Annotated[tuple[str, ...], BeforeValidator(_csv)]
+# Login names compared without regard to case: stored lower-cased once, at load.
+LowerCsvList = Annotated[tuple[str, ...], BeforeValidator(_lower_csv)]
 LineList = Annotated[tuple[str, ...], BeforeValidator(_lines)]
 EventTemplate = Annotated[Template, BeforeValidator(_event_template)]
 PathTemplate = Annotated[Template, BeforeValidator(_path_template)]
