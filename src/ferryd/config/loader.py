@@ -30,13 +30,7 @@ from ferryd.config.models import (
     GroupModel,
     SectionModel,
     ServerModel,
-    ServiceModel,
     types_of,
-)
-from ferryd.config.models.authentications import (
-    AnonymousAuthenticationModel,
-    ApplicationAuthenticationModel,
-    LdapAuthenticationModel,
 )
 from ferryd.config.models.security import shipped_security_policy
 from ferryd.config.problems import ConfigurationError, Problem
@@ -184,64 +178,22 @@ def _cross_check(
         merged = origins[section_name]
         return merged.options[option][1] if option in merged.options else merged.header
 
-    if "server" in origins:
-        for uuid in server.authentications:
-            if ("authentications", uuid) not in sections:
-                origin = where("server", "authentications")
-                problems.append(
-                    Problem(
-                        origin.path,
-                        origin.line,
-                        f"no [authentications/{uuid}] section is defined",
-                        "server",
-                        "authentications",
-                    )
-                )
-
-    def missing(section: Section, option: str, kind: str, uuids: Iterable[str]) -> None:
+    def missing(title: str, option: str, kind: str, uuids: Iterable[str]) -> None:
         for uuid in uuids:
             if (kind, uuid) not in sections:
-                origin = where(section.title, option)
-                problems.append(
-                    Problem(
-                        origin.path,
-                        origin.line,
-                        f"no [{kind}/{uuid}] section is defined",
-                        section.title,
-                        option,
-                    )
-                )
+                origin = where(title, option)
+                message = f"no [{kind}/{uuid}] section is defined"
+                problems.append(Problem(origin.path, origin.line, message, title, option))
 
-    for section in sections.values():
-        model = section.model
-        if isinstance(model, ServiceModel):
-            missing(section, "authentications", "authentications", model.authentications)
-            if model.security_policy:
-                missing(section, "security_policy", "security-policies", [model.security_policy])
-        elif isinstance(model, ApplicationAuthenticationModel):
-            missing(section, "allowed_groups", "groups", model.allowed_groups)
-        elif isinstance(model, LdapAuthenticationModel):
-            missing(section, "base_groups", "groups", model.base_groups)
-            for rule in model.group_mapping:
-                missing(section, "group_mapping", "groups", rule.groups)
-        elif isinstance(model, AnonymousAuthenticationModel):
-            missing(section, "anonymous_account_uuid", "accounts", [model.anonymous_account_uuid])
+    named: list[tuple[str, SectionModel]] = [(s.title, s.model) for s in sections.values()]
+    if "server" in origins:
+        named.insert(0, ("server", server))
+    for title, model in named:
+        for option, kind, uuids in model.references():
+            missing(title, option, kind, uuids)
     seen: dict[tuple[str, str], str] = {}
     for section in sections.values():
         model = section.model
-        if isinstance(model, AccountModel):
-            for group in model.group:
-                if ("groups", group) not in sections:
-                    origin = where(section.title, "group")
-                    problems.append(
-                        Problem(
-                            origin.path,
-                            origin.line,
-                            f"no [groups/{group}] section is defined",
-                            section.title,
-                            "group",
-                        )
-                    )
         if isinstance(model, AccountModel | AdministratorModel):
             key = (section.kind, model.name)
             if key in seen:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
@@ -39,6 +40,9 @@ class ApplicationAuthenticationModel(ComponentModel):
         doc="`yes`: only the allowed groups' permissions and folders apply to the session.",
         example="yes",
     )
+
+    def references(self) -> Iterable[tuple[str, str, Iterable[str]]]:
+        return [("allowed_groups", "groups", self.allowed_groups)]
 
 
 class LocalFileAuthenticationModel(ComponentModel):
@@ -273,6 +277,10 @@ class LdapAuthenticationModel(ComponentModel):
             raise ValueError("expected a host name or IP address")
         return value.strip()
 
+    def references(self) -> Iterable[tuple[str, str, Iterable[str]]]:
+        mapped = [uuid for rule in self.group_mapping for uuid in rule.groups]
+        return [("base_groups", "groups", self.base_groups), ("group_mapping", "groups", mapped)]
+
 
 class AnonymousAuthenticationModel(ComponentModel):
     kind: ClassVar[str] = "authentications"
@@ -287,6 +295,9 @@ class AnonymousAuthenticationModel(ComponentModel):
         example="public-downloads",
         min_length=1,
     )
+
+    def references(self) -> Iterable[tuple[str, str, Iterable[str]]]:
+        return [("anonymous_account_uuid", "accounts", [self.anonymous_account_uuid])]
 
 
 class DenyUsernameAuthenticationModel(ComponentModel):

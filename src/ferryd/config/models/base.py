@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -33,6 +34,10 @@ class SectionModel(BaseModel):
     kind: ClassVar[str] = ""
     type_name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+
+    def references(self) -> Iterable[tuple[str, str, Iterable[str]]]:
+        """``(option, kind, uuids)``: the sections this one names, which must exist."""
+        return ()
 
 
 class ComponentModel(SectionModel):

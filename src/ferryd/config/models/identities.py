@@ -6,6 +6,7 @@ an administrator never believes an option is in force when it is not.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar, Literal
 
 from ferryd.config.models.access import (
@@ -113,6 +114,9 @@ class AccountModel(SectionModel):
     @property
     def primary_group(self) -> str:
         return self.group[0] if self.group else DEFAULT_GROUP
+
+    def references(self) -> Iterable[tuple[str, str, Iterable[str]]]:
+        return [("group", "groups", self.group)]
 
 
 class GroupModel(SectionModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 from pydantic import field_validator
@@ -88,3 +89,6 @@ class ServerModel(SectionModel):
     @property
     def umask_value(self) -> int:
         return int(self.umask, 8)
+
+    def references(self) -> Iterable[tuple[str, str, Iterable[str]]]:
+        return [("authentications", "authentications", self.authentications)]

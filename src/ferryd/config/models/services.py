@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -158,6 +159,13 @@ class ServiceModel(ComponentModel):
     @property
     def idle_timeout(self) -> float:
         return self.idle_connection_timeout if self.idle_connection_timeout > 0 else 300.0
+
+    def references(self) -> Iterable[tuple[str, str, Iterable[str]]]:
+        policies = [self.security_policy] if self.security_policy else []
+        return [
+            ("authentications", "authentications", self.authentications),
+            ("security_policy", "security-policies", policies),
+        ]
 
 
 class SshServiceModel(ServiceModel):
