@@ -15,7 +15,6 @@ import posixpath
 import stat
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 
 from ferryd.auth.account import Account
 from ferryd.fs.attributes import change_attributes
@@ -43,14 +42,6 @@ class AccountFS:
             umask=account.umask,
             limit=account.file_write_size,
         )
-
-    @property
-    def account(self) -> Account:
-        return self._account
-
-    @property
-    def home(self) -> Path:
-        return self._account.home
 
     def prepare(self) -> None:
         """At login: create the home and folders the account needs; raise to refuse the login."""

@@ -164,23 +164,21 @@ class Jail:
     # -- the walk -----------------------------------------------------------------------
 
     @contextmanager
-    def at(
-        self, virtual: str, *, follow_last: bool, shown: str | None = None
-    ) -> Iterator[Location]:
+    def at(self, virtual: str, *, follow_last: bool) -> Iterator[Location]:
         """``locate`` as a context manager that closes the folder descriptor."""
-        location = self.locate(virtual, follow_last=follow_last, shown=shown)
+        location = self.locate(virtual, follow_last=follow_last)
         try:
             yield location
         finally:
             location.close()
 
-    def locate(self, virtual: str, *, follow_last: bool, shown: str | None = None) -> Location:
+    def locate(self, virtual: str, *, follow_last: bool) -> Location:
         """Open the parent folder of ``virtual`` inside the jail; the caller closes it.
 
         In-jail links in the parents are followed, and the last name too when ``follow_last``.
-        Errors name ``shown`` (the path the client sent), defaulting to ``virtual``.
+        Errors name ``virtual``, the path the client asked for, wherever links led.
         """
-        shown = shown or virtual
+        shown = virtual
         pending = virtual
         for _ in range(MAX_HOPS + 1):
             root, parts = self.mount(pending)

@@ -65,7 +65,6 @@ class WriteHandle:
         self.virtual = virtual
         self.real = real
         self.bytes_written = 0
-        self.failed = False
         self._fd = fd
         self._dir_fd = dir_fd
         self._name = name
@@ -75,6 +74,11 @@ class WriteHandle:
         self._created = created
         self._error: FsError | None = None
         self._may_set_attributes = may_set_attributes
+
+    @property
+    def failed(self) -> bool:
+        """A write failed (limit, disk): the upload can only be discarded."""
+        return self._error is not None
 
     @property
     def temporary_name(self) -> str | None:
@@ -87,7 +91,6 @@ class WriteHandle:
         return self._fd
 
     def _fail(self, error: FsError) -> FsError:
-        self.failed = True
         self._error = error
         return error
 
