@@ -170,3 +170,12 @@ def test_descriptors_are_not_leaked(world: World) -> None:
         fs.open_read("/file.txt").close()
         fs.open_write("/tmp.txt", create=True, truncate=True, exclusive=False, append=False).abort()
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_deleting_reports_the_real_path_deleted_a_links_own_for_a_link(world: World) -> None:
+    (world.home / "alias.txt").symlink_to("folder")
+    (world.home / "empty").mkdir()
+    fs = world.fs()
+    assert fs.remove("/alias.txt") == str(world.home / "alias.txt")
+    assert (world.home / "folder").is_dir(), "the link's target is untouched"
+    assert fs.rmdir("/empty") == str(world.home / "empty")

@@ -193,14 +193,17 @@ class AccountFS:
             os.mkdir(name, wanted, dir_fd=location.dir_fd)
             fix_folder_mode(location.dir_fd, name, wanted)
 
-    def rmdir(self, path: str) -> None:
+    def rmdir(self, path: str) -> str:
+        """Delete an empty folder; returns the real path deleted."""
         virtual = self._checked(path, "delete-folder")
         self._unprotected(virtual)
         with self._at(virtual, ("delete-folder",), follow=False) as location:
             os.rmdir(self._changeable(location, virtual), dir_fd=location.dir_fd)
+            return location.real
 
-    def remove(self, path: str) -> None:
-        """Delete a file or a link (never what it points to); EISDIR on a folder."""
+    def remove(self, path: str) -> str:
+        """Delete a file or a link (never what it points to); EISDIR on a folder. Returns the
+        real path deleted (the link's own, for a link)."""
         virtual = self._checked(path, "delete-file")
         self._unprotected(virtual)
         with self._at(virtual, ("delete-file",), follow=False) as location:
@@ -211,6 +214,7 @@ class AccountFS:
             if stat.S_ISDIR(found.st_mode):
                 raise fs_error(errno.EISDIR, virtual)
             os.unlink(name, dir_fd=location.dir_fd)
+            return location.real
 
     def rename(self, old: str, new: str, *, overwrite: bool) -> None:
         """Move an entry; without ``overwrite`` an existing ``new`` is EEXIST (SFTP v3)."""

@@ -197,15 +197,18 @@ class SftpSession(asyncssh.SFTPServer):
         self._changed("setstat", virtual, f" ({details})" if details else "")
 
     def remove(self, path: bytes) -> None:
+        self._delete("delete", path, self._fs.remove)
+
+    def _delete(self, operation: str, path: bytes, delete: Callable[[str], str]) -> None:
+        """File or folder deletion; the event names the real path that was deleted."""
         virtual = ""
         try:
             virtual = self._path(path)
-            real = self._real(virtual)
-            self._fs.remove(virtual)
+            real = delete(virtual)
         except OSError as error:
-            self._failed("delete", virtual or path, error)
+            self._failed(operation, virtual or path, error)
             raise
-        self._event("30050", virtual, real, operation="delete", details="")
+        self._event("30050", virtual, real, operation=operation, details="")
 
     def mkdir(self, path: bytes, attrs: SFTPAttrs) -> None:
         virtual = ""
@@ -219,15 +222,7 @@ class SftpSession(asyncssh.SFTPServer):
         self._changed("mkdir", virtual)
 
     def rmdir(self, path: bytes) -> None:
-        virtual = ""
-        try:
-            virtual = self._path(path)
-            real = self._real(virtual)
-            self._fs.rmdir(virtual)
-        except OSError as error:
-            self._failed("rmdir", virtual or path, error)
-            raise
-        self._event("30050", virtual, real, operation="rmdir", details="")
+        self._delete("rmdir", path, self._fs.rmdir)
 
     def rename(self, oldpath: bytes, newpath: bytes) -> None:
         self._rename(oldpath, newpath, overwrite=False)
