@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ferryd.config.loader import load_configuration
-from ferryd.config.models import DEFAULT_SECURITY_POLICY, SecurityPolicyModel
+from ferryd.config.models import DEFAULT_SECURITY_POLICY, AccountModel, SecurityPolicyModel
 from ferryd.config.models.authentications import (
     HttpAuthenticationModel,
     LdapAuthenticationModel,
@@ -156,3 +156,35 @@ def test_http_headers_and_urls_are_parsed_in_order() -> None:
     )
     assert model.url == ("https://a.example/auth", "http://b.example:8080/auth")
     assert model.headers == (("X-Api-Key", "k1"), ("X-Tenant", "acme"))
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("[groups/g]\npermissions = inherit", "inherit"),
+        ("[groups/g]\npermissions =", "expected permissions such as allow-full-control"),
+        ("[groups/g]\nvirtual_folders = inherit", "virtual_folders"),
+        ("[security-policies/p]\nsource_ip_filter = inherit", "expected 'allow"),
+        ("[groups/g]\nsource_ip_filter = inherit", "expected 'allow"),
+    ],
+)
+def test_groups_and_policies_have_nothing_to_inherit(
+    write_ini: WriteIni, config_dir: Path, section: str, message: str
+) -> None:
+    """`inherit` (or nothing) there would silently mean full control or no filter."""
+    write_ini("\n" + section + "\n")
+    found = problems_of(config_dir)
+    assert len(found) == 1 and message in found[0], found
+
+
+def test_an_account_inherits_with_inherit_or_nothing(write_ini: WriteIni, config_dir: Path) -> None:
+    write_ini("""
+        [accounts/a]
+        name = a
+        permissions = inherit
+        virtual_folders =
+        source_ip_filter = Inherit
+    """)
+    model = load_configuration(config_dir).sections[("accounts", "a")].model
+    assert isinstance(model, AccountModel)
+    assert (model.permissions, model.virtual_folders, model.source_ip_filter) == (None,) * 3

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from ferryd.config.configuration import Configuration
 from ferryd.config.models import DEFAULT_GROUP, AccountModel, GroupModel
-from ferryd.config.models.access import FULL_CONTROL, Permissions, VirtualFolder
+from ferryd.config.models.access import Permissions, VirtualFolder
 
 _SHARED = "${SHARED}"
 _USER = "${USER}"
@@ -138,7 +138,7 @@ def storage_roots(configuration: Configuration, model: AccountModel) -> list[Pat
     except AccountRefused:
         return []
     user = path_safe(model.name)
-    for source in [model.virtual_folders or ()] + [g.virtual_folders or () for _, g in groups]:
+    for source in [model.virtual_folders or ()] + [g.virtual_folders for _, g in groups]:
         roots.extend(configuration.resolve_path(f.for_user(user).real) for f in source)
     return roots
 
@@ -157,10 +157,10 @@ def resolve_account(
     user = model.name
     rules = list(model.permissions.rules) if model.permissions else []
     for _, group in groups:
-        rules.extend((group.permissions or FULL_CONTROL).rules)
-    global_set = (model.permissions or primary.permissions or FULL_CONTROL).global_set
+        rules.extend(group.permissions.rules)
+    global_set = (model.permissions or primary.permissions).global_set
     folders: dict[str, VirtualFolder] = {}
-    for source in [model.virtual_folders or ()] + [g.virtual_folders or () for _, g in groups]:
+    for source in [model.virtual_folders or ()] + [g.virtual_folders for _, g in groups]:
         for folder in source:
             real = str(configuration.resolve_path(folder.for_user(path_safe(user)).real))
             folders.setdefault(folder.virtual, VirtualFolder(folder.virtual, real))

@@ -113,8 +113,8 @@ def parse_permissions(value: object) -> object:
     if not isinstance(value, str):
         return value
     lines = parse_lines(value)
-    if not lines or (len(lines) == 1 and lines[0].strip().lower() == INHERIT):
-        return None
+    if not lines:
+        raise ValueError("expected permissions such as allow-full-control, got an empty value")
     global_set = parse_permission_set(parse_csv(lines[0]))
     rules = []
     for number, line in enumerate(lines[1:], start=2):
@@ -149,12 +149,10 @@ class VirtualFolder:
 
 
 def parse_virtual_folders(value: object) -> object:
-    """One ``/virtual/path, /real/path`` per line; ``inherit`` takes the groups' folders."""
+    """One ``/virtual/path, /real/path`` per line; empty: none."""
     if not isinstance(value, str):
         return value
     lines = parse_lines(value)
-    if len(lines) == 1 and lines[0].strip().lower() == INHERIT:
-        return None
     folders = []
     seen: set[str] = set()
     for line in lines:
@@ -206,8 +204,8 @@ def parse_source_ip_filter(value: object) -> object:
     if not isinstance(value, str):
         return value
     lines = parse_lines(value)
-    if not lines or (len(lines) == 1 and lines[0].strip().lower() == INHERIT):
-        return None
+    if not lines:
+        return None  # no filter
     rules = []
     for line in lines:
         action, _, target = line.strip().partition(" ")
@@ -279,11 +277,19 @@ def _byte_count(text: str) -> int:
     return number
 
 
-PermissionsOption = Annotated[Permissions | None, BeforeValidator(parse_permissions)]
-VirtualFoldersOption = Annotated[
-    tuple[VirtualFolder, ...] | None, BeforeValidator(parse_virtual_folders)
-]
+# Groups and policies have nothing to inherit from: `inherit` there is an error, not a
+# silent "full control" or "no filter".
+PermissionsOption = Annotated[Permissions, BeforeValidator(parse_permissions)]
+VirtualFoldersOption = Annotated[tuple[VirtualFolder, ...], BeforeValidator(parse_virtual_folders)]
 SourceIpOption = Annotated[SourceIpFilter | None, BeforeValidator(parse_source_ip_filter)]
+# Accounts: empty or `inherit` (None) takes the groups'.
+InheritPermissions = Annotated[Permissions | None, BeforeValidator(_inheritable(parse_permissions))]
+InheritVirtualFolders = Annotated[
+    tuple[VirtualFolder, ...] | None, BeforeValidator(_inheritable(parse_virtual_folders))
+]
+InheritSourceIp = Annotated[
+    SourceIpFilter | None, BeforeValidator(_inheritable(parse_source_ip_filter))
+]
 DateTimeOption = Annotated[datetime | None, BeforeValidator(parse_datetime)]
 CredentialsOption = Annotated[str | None, BeforeValidator(parse_required_credentials)]
 SizeOption = Annotated[int | None, BeforeValidator(_inheritable(_byte_count))]

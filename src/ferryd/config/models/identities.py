@@ -14,7 +14,10 @@ from ferryd.config.models.access import (
     CredentialsOption,
     DateTimeOption,
     InheritBool,
+    InheritPermissions,
+    InheritSourceIp,
     InheritText,
+    InheritVirtualFolders,
     PermissionsOption,
     SizeOption,
     SourceIpOption,
@@ -64,14 +67,14 @@ class AccountModel(SectionModel):
         doc="Create the home folder at login when missing; `inherit` takes the group's.",
         example="yes",
     )
-    permissions: PermissionsOption = option(
+    permissions: InheritPermissions = option(
         None,
         doc="First line: global permissions; next lines `path-expression, permission...` "
         "(see the permissions guide). The account's global set replaces the primary group's "
         "and its path rules are tried before the groups'. `inherit`: the groups' only.",
         example="allow-read, allow-list\n/inbox/*, allow-full-control",
     )
-    virtual_folders: VirtualFoldersOption = option(
+    virtual_folders: InheritVirtualFolders = option(
         None,
         doc="`/virtual/path, /real/path` per line, added to the groups' virtual folders.",
         example="/shared, /srv/shared",
@@ -97,7 +100,7 @@ class AccountModel(SectionModel):
         "login. A private key found there fails the login.",
         example="/etc/ferryd/keys/acme.pub",
     )
-    source_ip_filter: SourceIpOption = option(
+    source_ip_filter: InheritSourceIp = option(
         None,
         doc="`allow ADDRESS-OR-CIDR` / `deny ADDRESS-OR-CIDR` per line; the first match "
         "wins and an unmatched address is refused. Overrides the groups' filters.",
