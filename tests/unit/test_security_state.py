@@ -101,10 +101,12 @@ class SlowReads(EmbeddedCoordinator):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
+        self.read = asyncio.Event()
         self.release = asyncio.Event()
 
     async def active_bans(self, now: float) -> list[Ban]:
         found = await super().active_bans(now)
+        self.read.set()
         await self.release.wait()
         return found
 
@@ -119,7 +121,7 @@ async def test_a_ban_made_while_a_refresh_reads_is_kept_and_not_reported_lifted(
     guard = SecurityGuard(store, bus)
     try:
         refresh = asyncio.ensure_future(guard.refresh())
-        await asyncio.sleep(0.05)  # the refresh has read the (empty) list and waits
+        await store.read.wait()  # the refresh has read the (empty) list and waits
         ban = await guard.failed(SCOPE, "10.0.0.7", 1, 60, "invalid password")
         store.release.set()
         await refresh
