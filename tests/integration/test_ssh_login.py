@@ -12,9 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import asyncssh
@@ -28,17 +27,6 @@ if TYPE_CHECKING:
 
 WRONG = "not the password"
 BANNER = "Authorised use only."
-
-
-def integration_conftest(config: pytest.Config) -> ModuleType:
-    """tests/integration/conftest.py as pytest loaded it (``conftest`` is not a unique name)."""
-    here = Path(__file__).with_name("conftest.py").resolve()
-    for plugin in config.pluginmanager.get_plugins():
-        file = getattr(plugin, "__file__", None)
-        if file and Path(file).resolve() == here:
-            assert isinstance(plugin, ModuleType)
-            return plugin
-    raise LookupError(f"{here} is not loaded")
 
 
 def crypt_hash(scheme: str) -> str:
@@ -116,23 +104,15 @@ source_ip_filter = allow 10.0.0.0/8
 
 
 @pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
-) -> Iterator[SshServer]:
-    kit = integration_conftest(pytestconfig)
-    root = tmp_path_factory.mktemp("ssh-login")
-    runner = kit.Ferryd(root)
-    ssh = SshServer(root / "ssh", runner, kit.ConfigFolder(root / "ssh" / "conf"))
-    try:
-        ssh.start(
-            accounts=shared_accounts(root),
-            service=f"before_login_message = {BANNER}",
-            group="home_folder_structure = inbox\n  outbox",
-            extra=SHARED_GROUPS,
-        )
-        yield ssh
-    finally:
-        runner.cleanup()
+def server(module_ssh: Callable[[str], SshServer]) -> SshServer:
+    ssh = module_ssh("ssh-login")
+    ssh.start(
+        accounts=shared_accounts(ssh.root),
+        service=f"before_login_message = {BANNER}",
+        group="home_folder_structure = inbox\n  outbox",
+        extra=SHARED_GROUPS,
+    )
+    return ssh
 
 
 def wait_event(server: SshServer, event_id: str, containing: str) -> str:
