@@ -3,8 +3,10 @@
 set -euo pipefail
 # openssh-client: sftp, scp, ssh-keygen for the tests; openssl, whois (mkpasswd): reference
 # password hashes; openssh-server: the sshd + sftp-server that `make bench` compares against;
-# slapd, ldap-utils: the real LDAP server the ldap authentication tests start.
-PACKAGES=(openssh-client openssh-server openssl whois slapd ldap-utils)
+# slapd, ldap-utils: the real LDAP server the ldap authentication tests start; haproxy,
+# keepalived, iproute2: the load balancer and the VRRP pair (in network namespaces) of the
+# high-availability tests.
+PACKAGES=(openssh-client openssh-server openssl whois slapd ldap-utils haproxy keepalived iproute2)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
