@@ -61,7 +61,8 @@ class Node:
         self._config_stamps = self._stamps()
         configuration = self._read()
         hashed = hash_plain_passwords(configuration)
-        if hashed:
+        if hashed or self._stamps() != self._config_stamps:
+            # Our rewrite, or another node's (it hashed a password first): read it again.
             self._config_stamps = self._stamps()
             configuration = self._read()
             for entry in hashed:

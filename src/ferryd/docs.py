@@ -68,7 +68,7 @@ def _default(field: Any, model: type[SectionModel]) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, tuple):
-        return ", ".join(value) if value else "(empty)"
+        return ", ".join(str(v) for v in value) if value else "(empty)"
     if value == "":
         return "(empty)"
     if isinstance(value, float) and value.is_integer():

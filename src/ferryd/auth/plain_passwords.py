@@ -14,8 +14,7 @@ from ferryd.auth.passwords import hash_password, is_hash
 from ferryd.config.configuration import Configuration
 from ferryd.config.models import AccountModel
 from ferryd.config.problems import ConfigurationError, Problem
-from ferryd.ini import IniError
-from ferryd.ini.files import read_document, write_document
+from ferryd.ini import Document, IniError, edit_locked
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +26,11 @@ class HashedPassword:
 
 def hash_plain_passwords(configuration: Configuration, advice: str = "") -> list[HashedPassword]:
     """Rewrite every plain-text account password as a hash; blocking (hashing, file I/O).
+
+    Several nodes may load the same file at once, so each file is rewritten under its lock
+    and a password is replaced only while the file still holds the plain text it was loaded
+    with: one another node already hashed (or an administrator changed) is left alone and
+    not reported. Hashes are computed before taking the lock, since hashing is slow.
 
     A file that cannot be rewritten (read-only mount) raises ConfigurationError at the
     password's line; ``advice`` ends the message (what else the administrator may change).
@@ -42,10 +46,7 @@ def hash_plain_passwords(configuration: Configuration, advice: str = "") -> list
             by_file.setdefault(origin.path, []).append((section.title, model, origin.line))
     for path, entries in by_file.items():
         try:
-            document = read_document(path)
-            for title, model, _ in entries:
-                document.set(title, "password", hash_password(model.password))
-            write_document(path, document)
+            changed.extend(_store_hashes(path, entries))
         except (IniError, OSError) as error:
             title, _, line = entries[0]
             reason = getattr(error, "message", None) or getattr(error, "strerror", None) or error
@@ -54,5 +55,23 @@ def hash_plain_passwords(configuration: Configuration, advice: str = "") -> list
                 f"writable by ferryd, or store a hash there instead{advice}"
             )
             raise ConfigurationError([Problem(path, line, message, title, "password")]) from None
-        changed.extend(HashedPassword(m.name, str(Path(path)), line) for _, m, line in entries)
     return changed
+
+
+def _store_hashes(path: str, entries: list[tuple[str, AccountModel, int]]) -> list[HashedPassword]:
+    """Hash the passwords of one file's ``(section, account, line)`` entries and store each
+    one the file still holds as loaded; returns those stored. Raises IniError or OSError."""
+    hashes = {title: hash_password(model.password) for title, model, _ in entries}
+    stored: list[HashedPassword] = []
+
+    def replace(document: Document) -> bool:
+        for title, model, _ in entries:
+            found = document.get(title, "password")
+            if found is None or found.value != model.password:
+                continue  # changed since loaded: hashed by another node, or edited
+            document.set(title, "password", hashes[title])
+            stored.append(HashedPassword(model.name, str(Path(path)), found.line))
+        return bool(stored)
+
+    edit_locked(path, replace)
+    return stored

@@ -340,9 +340,13 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
     _define(
         "30014",
         ["ssh", "session", "informational"],
-        "New SSH connection from %(address)s:%(port)s.",
-        ["address", "port"],
-        "A TCP connection was accepted by an SSH service.",
+        "New SSH connection from %(address)s:%(port)s%(via)s.",
+        ["address", "port", "via", "proxy_tlvs"],
+        "A TCP connection was accepted by an SSH service. Behind a load balancer speaking "
+        "the PROXY protocol, `address` is the real client and `via` names the balancer "
+        "(` via 10.0.0.5:41234 (PROXY v2)`); `proxy_tlvs` holds the header's TLVs by name "
+        "(`authority`, `alpn`, `unique_id`, `ssl_version`, `ssl_cn`, `netns`, other types "
+        "as `0xNN`), values in text or hex.",
     ),
     _define(
         "30015",
@@ -423,6 +427,23 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         "SSH service %(name)s listening on %(address)s:%(port)s.",
         ["name", "address", "port"],
         "The service is bound and accepts connections (also after a rebind).",
+    ),
+    _define(
+        "30077",
+        ["ssh", "session", "security", "failure"],
+        "Connection from %(address)s:%(port)s refused: %(reason)s.",
+        ["address", "port", "reason"],
+        "The PROXY protocol header was missing (`proxy_protocol = required`), came from an "
+        "address outside `proxy_protocol_trusted_sources`, was malformed, or did not arrive "
+        "within `proxy_protocol_timeout`. `address` is the socket's peer.",
+    ),
+    _define(
+        "30078",
+        ["ssh", "session", "debug"],
+        "Health probe (PROXY v2 LOCAL) from %(address)s:%(port)s closed.",
+        ["address", "port"],
+        "A load balancer's health check connected with a LOCAL header; it is not a client "
+        "connection, so no other event follows.",
     ),
     _define(
         "50008",

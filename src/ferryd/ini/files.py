@@ -30,6 +30,11 @@ def read_document(path: str | os.PathLike[str]) -> Document:
             data = stream.read()
     except OSError as exc:
         raise IniFileError(name, f"cannot read: {_reason(exc)}") from exc
+    return parse_bytes(name, data)
+
+
+def parse_bytes(name: str, data: bytes) -> Document:
+    """Parse a file's bytes already read; ``name`` is what errors report."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

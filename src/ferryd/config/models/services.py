@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -13,7 +14,7 @@ from asyncssh.public_key import get_public_key_algs
 from pydantic import field_validator
 
 from ferryd.config.models.base import ComponentModel, option
-from ferryd.config.models.types import CsvList, IniBool, IniInt, Seconds, Text
+from ferryd.config.models.types import CsvList, IniBool, IniInt, Networks, Seconds, Text
 
 # Modern algorithms only: no SHA-1, no CBC, no small DH groups (reference 9.2, "secure").
 _SECURE_KEX = (
@@ -147,6 +148,32 @@ class ServiceModel(ComponentModel):
         doc="`yes`: a banned or denied address is disconnected as soon as it connects, "
         "before the protocol starts (no greeting, no message).",
         example="yes",
+    )
+    proxy_protocol: Literal["off", "optional", "required"] = option(
+        "off",
+        doc="PROXY protocol (v1 or v2, as HAProxy's `send-proxy` and `send-proxy-v2` write "
+        "it) ahead of each connection, naming the real client behind a load balancer: "
+        "`off`; `required`: every connection must start with a header, from an address in "
+        "`proxy_protocol_trusted_sources`; `optional`: a header is used when a trusted "
+        "source sends one, and connections without one are served as direct ones (for a "
+        "migration). The real address then appears in events and is what source filters, "
+        "bans and HTTP authentication see. A v2 LOCAL header (a balancer's health check) "
+        "is closed quietly.",
+        example="required",
+    )
+    proxy_protocol_trusted_sources: Networks = option(
+        (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")),
+        doc="Networks allowed to send a PROXY header: the load balancers. A header from "
+        "any other address is refused (event 30077), since it could claim any client "
+        "address.",
+        example="10.0.0.5, 10.0.1.0/28",
+    )
+    proxy_protocol_timeout: Seconds = option(
+        5.0,
+        doc="Seconds a connection gets to deliver its PROXY header before it is closed "
+        "(event 30077).",
+        example="2",
+        gt=0,
     )
     maximum_concurrent_connections: IniInt = option(
         10000,

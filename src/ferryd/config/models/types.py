@@ -6,6 +6,7 @@ file, line, section and option.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 from pydantic import BeforeValidator
@@ -63,6 +64,20 @@ def _lower_csv(value: object) -> object:
     return tuple(str(name).lower() for name in found) if isinstance(found, tuple) else found
 
 
+def _networks(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    networks = []
+    for item in parse_csv(value):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"expected IP networks such as 10.0.0.0/24, 192.0.2.7 or ::1, got {item!r}"
+            ) from None
+    return tuple(networks)
+
+
 def _lines(value: object) -> object:
     return tuple(parse_lines(value)) if isinstance(value, str) else value
 
@@ -87,6 +102,9 @@ Seconds = Annotated[float, BeforeValidator(_seconds)]
 CsvList = Annotated[tuple[str, ...], BeforeValidator(_csv)]
 # Login names compared without regard to case: stored lower-cased once, at load.
 LowerCsvList = Annotated[tuple[str, ...], BeforeValidator(_lower_csv)]
+Networks = Annotated[
+    tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], BeforeValidator(_networks)
+]
 LineList = Annotated[tuple[str, ...], BeforeValidator(_lines)]
 EventTemplate = Annotated[Template, BeforeValidator(_event_template)]
 PathTemplate = Annotated[Template, BeforeValidator(_path_template)]

@@ -16,27 +16,21 @@ import asyncssh
 from ferryd.auth import chain
 from ferryd.auth.account import Account
 from ferryd.auth.credentials import Credentials, CredentialType, Decision, Outcome
-from ferryd.events.event import AccountRef, ComponentRef, Peer
+from ferryd.events.event import AccountRef, ComponentRef
 from ferryd.fs.account_fs import AccountFS
+from ferryd.services.proxy_protocol import Arrival
 from ferryd.services.ssh.sftp import SftpSession
 
 if TYPE_CHECKING:
     from ferryd.services.ssh.service import SshService
 
 
-def peer_of(conn: asyncssh.SSHServerConnection) -> Peer:
-    address, port = conn.get_extra_info("peername")[:2]
-    family = "IPv6" if ":" in address and not address.startswith("::ffff:") else "IPv4"
-    if address.startswith("::ffff:"):
-        address = address[len("::ffff:") :]
-    return Peer(address=address, port=int(port), family=family)
-
-
 class SshConnection(asyncssh.SSHServer):
-    def __init__(self, service: SshService) -> None:
+    def __init__(self, service: SshService, arrival: Arrival) -> None:
         self._service = service
         self._conn: asyncssh.SSHServerConnection | None = None
-        self.peer = Peer("", 0)
+        self._arrival = arrival
+        self.peer = arrival.peer
         self._opened = time.monotonic()
         self._last_activity = time.monotonic()
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -51,7 +45,9 @@ class SshConnection(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
-        self.peer = peer_of(conn)
+        if self._arrival.via is not None:
+            # What asyncssh reports as the peer (to SFTP sessions too) is the real client.
+            conn.set_extra_info(peername=(self.peer.address, self.peer.port))
         service = self._service
         if chain.refused_at_connection(service, self.peer):
             self._refused = True
@@ -71,7 +67,12 @@ class SshConnection(asyncssh.SSHServer):
             return
         service.track(self)
         service.emit(
-            "30014", account=self._peer_ref(""), address=self.peer.address, port=self.peer.port
+            "30014",
+            account=self._peer_ref(""),
+            address=self.peer.address,
+            port=self.peer.port,
+            via=self._arrival.describe_via(),
+            proxy_tlvs=self._arrival.tlvs,
         )
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -1,13 +1,15 @@
-"""The ``ssh`` service: an asyncssh listener serving SFTP v3 and SCP to jailed accounts.
+"""The ``ssh`` service: SFTP v3 and SCP over asyncssh to jailed accounts.
 
-Reconfiguration applies new host keys, algorithms, limits and messages to new connections
-through asyncssh's ``SSHAcceptor.update`` without touching open sessions; only a new address
-or port needs a rebind, which the supervisor does as a restart.
+The service runs its own accept loop (``Listener``) and hands each socket to asyncssh once
+any PROXY protocol header has been read from it. Reconfiguration gives new host keys,
+algorithms, limits and messages to new connections without touching open sessions; a new
+address or port binds a new listener while connections accepted by the old one carry on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,11 @@ from ferryd.auth.account import storage_roots
 from ferryd.config.configuration import Configuration, Section
 from ferryd.config.models import AccountModel, SshServiceModel
 from ferryd.config.problems import Problem
+from ferryd.events.event import AccountRef
 from ferryd.fs.sweep import sweep_stale_uploads
 from ferryd.lifecycle import Component, Reconfigured, State
+from ferryd.services.listener import Listener
+from ferryd.services.proxy_protocol import Arrival, ProxyRefused, arrive, peer_from
 from ferryd.services.ssh.connection import SshConnection
 
 _LOGIN_TIMEOUT = 120.0
@@ -32,9 +37,11 @@ def _key_paths(model: SshServiceModel, configuration: Configuration) -> list[Pat
 class SshService(Component[SshServiceModel]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._listener: Listener | None = None
+        self._ssh_options: asyncssh.SSHServerConnectionOptions | None = None
         self._connections: set[SshConnection] = set()
         self._sweep: asyncio.Task[None] | None = None
+        self._retired: list[Listener] = []  # closed, with connections perhaps still arriving
 
     @classmethod
     def preflight(cls, section: Section, configuration: Configuration) -> list[Problem]:
@@ -71,6 +78,9 @@ class SshService(Component[SshServiceModel]):
     def forget(self, connection: SshConnection) -> None:
         self._connections.discard(connection)
 
+    def busy(self) -> int:
+        return len(self._connections)
+
     # -- lifecycle ---------------------------------------------------------------------
 
     def _options(self, model: SshServiceModel) -> dict[str, Any]:
@@ -102,28 +112,67 @@ class SshService(Component[SshServiceModel]):
 
     async def start(self) -> None:
         self.state = State.STARTING
-        self._acceptor = await self._listen(self.model)
+        self._ssh_options = await self._prepare(self.model)
+        self._listener = await self._listen(self.model)
         self.state = State.RUNNING
         self._sweep = asyncio.create_task(self._sweep_uploads())
 
-    async def _listen(self, model: SshServiceModel) -> asyncssh.SSHAcceptor:
-        acceptor = await asyncssh.listen(
-            model.address,
-            model.port,
-            server_factory=lambda: SshConnection(self),
-            reuse_address=True,
-            **self._options(model),
-        )
+    async def _prepare(self, model: SshServiceModel) -> asyncssh.SSHServerConnectionOptions:
+        """Options built once (keys read once) and shared by every new connection."""
+        options = self._options(model)
+        return await asyncio.to_thread(lambda: asyncssh.SSHServerConnectionOptions(**options))
+
+    async def _listen(self, model: SshServiceModel) -> Listener:
+        listener = await Listener.open(model.address, model.port, self._accepted)
         name = model.name or self.context.uuid
-        self.emit("30076", name=name, address=model.address, port=acceptor.get_port())
-        return acceptor
+        self.emit("30076", name=name, address=model.address, port=listener.port)
+        return listener
+
+    async def _accepted(self, sock: socket.socket) -> None:
+        """Read what the load balancer says (if anything), then hand the socket to asyncssh."""
+        model = self.model
+        try:
+            arrival = await arrive(
+                sock,
+                model.proxy_protocol,
+                model.proxy_protocol_trusted_sources,
+                model.proxy_protocol_timeout,
+            )
+        except ProxyRefused as error:
+            peer = peer_from(sock.getpeername())
+            self.emit(
+                "30077",
+                account=AccountRef(name="", peer=peer),
+                address=peer.address,
+                port=peer.port,
+                reason=str(error),
+            )
+            sock.close()
+            return
+        if arrival.probe:
+            self.emit("30078", address=arrival.peer.address, port=arrival.peer.port)
+            sock.close()
+            return
+        await self._serve(sock, arrival)
+
+    async def _serve(self, sock: socket.socket, arrival: Arrival) -> None:
+        assert self._ssh_options is not None
+        try:
+            await asyncssh.run_server(
+                sock,
+                options=self._ssh_options,
+                server_factory=lambda: SshConnection(self, arrival),
+            )
+        except (TimeoutError, OSError, asyncssh.Error):
+            # Refused logins and dropped clients: the connection's own events tell it.
+            return
 
     @property
     def port(self) -> int:
         """The bound port (differs from the option when it is 0, as in tests)."""
-        if self._acceptor is None:
+        if self._listener is None:
             return self.model.port
-        return self._acceptor.get_port()
+        return self._listener.port
 
     async def _sweep_uploads(self) -> None:
         """Remove this node's temporary upload files left by a crash, in the background."""
@@ -137,10 +186,11 @@ class SshService(Component[SshServiceModel]):
     async def reconfigure(self, model: SshServiceModel) -> Reconfigured:
         """New options for new connections; a new address or port binds a new listener and
         closes the old one, while connections accepted by the old one carry on."""
-        assert self._acceptor is not None
+        assert self._listener is not None
+        options = await self._prepare(model)
         if (model.address, model.port) != (self.model.address, self.model.port):
             try:
-                acceptor = await self._listen(model)
+                listener = await self._listen(model)
             except OSError as error:
                 # The supervisor reports it (20158); the old listener and sessions carry on.
                 raise RuntimeError(
@@ -148,27 +198,33 @@ class SshService(Component[SshServiceModel]):
                     f"{error.strerror or error}; still listening on "
                     f"{self.model.address}:{self.port}"
                 ) from None
-            old, self._acceptor = self._acceptor, acceptor
+            old, self._listener = self._listener, listener
             old.close()
-        else:
-            self._acceptor.update(**self._options(model))
+            self._retired.append(old)
+        self._ssh_options = options
         self.model = model
         return Reconfigured.APPLIED
+
+    async def stop_accepting(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._retired.append(self._listener)
+            self._listener = None
 
     async def stop(self, drain_timeout: float) -> None:
         self.state = State.STOPPING
         if self._sweep is not None:
             self._sweep.cancel()
-        acceptor, self._acceptor = self._acceptor, None
-        if acceptor is not None:
-            acceptor.close()
-        deadline = asyncio.get_running_loop().time() + drain_timeout
-        while self._connections and asyncio.get_running_loop().time() < deadline:
+        await self.stop_accepting()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain_timeout
+        while self._connections and loop.time() < deadline:
             await asyncio.sleep(0.05)
         for connection in list(self._connections):
             connection.close("the service is stopping")
-        while self._connections and asyncio.get_running_loop().time() < deadline + 5:
+        for listener in self._retired:
+            await listener.cancel_pending()
+        self._retired.clear()
+        while self._connections and loop.time() < deadline + 5:
             await asyncio.sleep(0.05)
-        if acceptor is not None:
-            await acceptor.wait_closed()
         self.state = State.STOPPED

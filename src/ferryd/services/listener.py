@@ -1,0 +1,96 @@
+"""A listening TCP socket with its own accept loop.
+
+Services accept connections themselves instead of letting the protocol library do it, so that
+something can happen between ``accept`` and the first protocol byte: reading a PROXY protocol
+header, and dropping a banned address before it learns what answers on the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+from collections.abc import Awaitable, Callable
+
+Handler = Callable[[socket.socket], Awaitable[None]]
+
+_BACKLOG = 511
+# Out of descriptors or memory: accepting again at once would spin; wait a moment instead.
+_RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+class Listener:
+    """Accepts connections and runs ``handler`` on each in its own task.
+
+    Closing stops accepting only: connections already handed over carry on, and
+    ``cancel_pending`` ends the ones still being handled (when their service stops)."""
+
+    def __init__(self, sock: socket.socket, handler: Handler) -> None:
+        self._sock = sock
+        self._handler = handler
+        self._pending: set[asyncio.Task[None]] = set()
+        self._loop_task = asyncio.create_task(self._accept_loop())
+
+    @classmethod
+    async def open(cls, address: str, port: int, handler: Handler) -> Listener:
+        loop = asyncio.get_running_loop()
+        found = await loop.getaddrinfo(
+            address or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        if not found:
+            raise OSError(errno.EADDRNOTAVAIL, f"no address for {address!r}")
+        family, kind, proto, _, where = found[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(where)
+            sock.listen(_BACKLOG)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return cls(sock, handler)
+
+    @property
+    def port(self) -> int:
+        return int(self._sock.getsockname()[1])
+
+    async def _accept_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                connection, _ = await loop.sock_accept(self._sock)
+            except OSError as error:
+                if error.errno in _RESOURCE_ERRORS:
+                    await asyncio.sleep(0.1)
+                    continue
+                if self._sock.fileno() < 0:
+                    return
+                continue
+            connection.setblocking(False)
+            task = asyncio.create_task(self._handle(connection))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _handle(self, connection: socket.socket) -> None:
+        try:
+            await self._handler(connection)
+        except asyncio.CancelledError:
+            connection.close()
+            raise
+        except Exception:
+            # The handler reports its own failures as events; the socket must not leak.
+            connection.close()
+
+    def close(self) -> None:
+        """Stop accepting; the port is free again once this returns."""
+        self._loop_task.cancel()
+        self._sock.close()
+
+    async def cancel_pending(self) -> None:
+        for task in list(self._pending):
+            task.cancel()
+        for task in list(self._pending):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
