@@ -199,6 +199,7 @@ def initialise(folder: Path) -> Credentials:
         str(uuid.uuid4()),
     )
     write_atomic(folder / MAIN_FILE, text)
+    (folder / "files").mkdir(exist_ok=True)  # the homes' folder: readiness wants it there
     return Credentials(folder, admin_password, demo_password)
 
 

@@ -1,4 +1,4 @@
-"""The ``ferryd`` command line: init, serve, check, bans, events, options, version."""
+"""The ``ferryd`` command line: init, serve, check, drain, bans, events, options, version."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ferryd.config.loader import MAIN_FILE, load_configuration
 from ferryd.config.problems import ConfigurationError
 from ferryd.daemon import NodeOptions, serve
 from ferryd.docs import configuration_markdown, events_markdown
+from ferryd.drain import DrainError, drain
 from ferryd.server import preflight
 
 DEFAULT_CONFIG_DIR = "configuration"
@@ -78,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
         "--scope", help="only this ban scope, e.g. security-policies/DEFAULT-SECURITY-POLICY"
     )
 
+    drain = commands.add_parser(
+        "drain", help="make a running node leave the load balancer, finish its sessions, stop"
+    )
+    _node_options(drain)
+    drain.add_argument(
+        "--no-wait", action="store_true", help="return once asked, without waiting for the exit"
+    )
+
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -131,6 +140,19 @@ def _bans(args: argparse.Namespace) -> int:
     return 0
 
 
+def _drain(args: argparse.Namespace) -> int:
+    try:
+        drain(_configuration(args), wait=not args.no_wait)
+    except ConfigurationError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except (DrainError, PermissionError) as error:
+        print(f"ferryd drain: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "version":
@@ -148,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args)
     if args.command == "bans":
         return _bans(args)
+    if args.command == "drain":
+        return _drain(args)
     if not (args.config_dir / MAIN_FILE).exists():
         status = _init(args.config_dir)
         if status:

@@ -1,6 +1,11 @@
 """The node process: load, start, reload when the configuration files change (or on SIGHUP),
 drain and stop on SIGTERM/SIGINT.
 
+Draining: readiness fails at once; after ``drain_grace_period`` (when a health listener lets
+a load balancer notice) the services stop accepting; open sessions get until
+``drain_timeout``; what is still open then is closed; then everything stops and the process
+exits 0. A second signal skips whatever waiting is left.
+
 A configuration that fails validation or preflight is refused: at start-up the process exits
 with status 1 after printing one line per problem; while running, event 20010 names the file
 and line, and the last good configuration keeps running untouched.
@@ -9,6 +14,7 @@ and line, and the last good configuration keeps running untouched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -27,6 +33,8 @@ from ferryd.config.problems import ConfigurationError, Problem
 from ferryd.config.watch import FileWatch, Stamp, file_stamp
 from ferryd.events.bus import EventBus
 from ferryd.events.event import ServerRef
+from ferryd.health.endpoint import HealthEndpoint
+from ferryd.ini import IniError, write_atomic
 from ferryd.server import ReconcileReport, Supervisor, preflight
 
 
@@ -43,6 +51,14 @@ class Node:
         name = node_name(options.node_name)
         self.bus = EventBus(ServerRef(uuid="single-server-uuid", name="", node=name))
         self.supervisor = Supervisor(self.bus)
+        self.health = HealthEndpoint(
+            self.bus,
+            lambda: self.supervisor.configuration,
+            lambda: self.supervisor.components,
+            lambda: self.supervisor.failures,
+        )
+        self._pid_file: Path | None = None
+        self._hurry = asyncio.Event()
         self.coordinator: EmbeddedCoordinator | None = None
         self._guard_task: asyncio.Task[None] | None = None
         self._watch: FileWatch | None = None
@@ -97,6 +113,8 @@ class Node:
             node_name=configuration.node_name,
             config_path=str(configuration.files[0]),
         )
+        await self.health.apply(configuration, starting=True)
+        self._write_pid_file(configuration)
         report = await self.supervisor.apply(configuration)
         self._applied(configuration, report)
         self.bus.end_startup()
@@ -188,10 +206,12 @@ class Node:
                 self.refused([Problem(where, 0, f"cannot load: {error}")])
                 return False
             else:
+                self.health.last_refusal = ""
                 if configuration.fingerprint != self.supervisor.current().fingerprint:
                     self._identify(configuration)
                     report = await self.supervisor.apply(configuration)
                     self._applied(configuration, report)
+                    await self.health.apply(configuration, starting=False)
                     await self._follow(configuration)
                 return True
             finally:
@@ -200,6 +220,7 @@ class Node:
 
     def refused(self, problems: list[Problem]) -> None:
         first = problems[0]
+        self.health.last_refusal = str(first)
         self.bus.emit(
             "20010",
             problem=str(first),
@@ -213,9 +234,12 @@ class Node:
         )
 
     def request_stop(self, reason: str) -> None:
+        """The first request drains; another one while draining skips the waiting left."""
         if not self._stopping.is_set():
             self.stop_reason = reason
             self._stopping.set()
+        else:
+            self._hurry.set()
 
     def _reload_in_background(self, reason: str) -> None:
         # Keep a reference: the loop only holds weak ones, and a reload must not vanish.
@@ -237,11 +261,66 @@ class Node:
             await self._watch.stop()
         configuration = self.supervisor.configuration
         drain = configuration.server.drain_timeout if configuration else 0.0
+        if configuration is not None:
+            await self._drain(configuration)
         await self.supervisor.stop_all(drain)
+        await self.health.stop()
         if self._guard_task is not None:
             self._guard_task.cancel()
         if self.coordinator is not None:
             await self.coordinator.close()
+        self._remove_pid_file()
+
+    async def _drain(self, configuration: Configuration) -> None:
+        """Leave the load balancer, stop taking clients, let the current ones finish."""
+        server = configuration.server
+        self.health.draining = True
+        grace = server.drain_grace_period if self.health.listening else 0.0
+        self.bus.emit(
+            "20263",
+            node_name=configuration.node_name,
+            grace=f"{grace:g}",
+            timeout=f"{server.drain_timeout:g}",
+        )
+        await self._wait_unless_hurried(grace)
+        services = self.supervisor.of_kind("services")
+        for service in services:
+            await service.stop_accepting()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + server.drain_timeout
+        while sum(s.busy() for s in services) and loop.time() < deadline:
+            await self._wait_unless_hurried(0.05)
+            if self._hurry.is_set():
+                break
+        left = sum(s.busy() for s in services)
+        if left:
+            self.bus.emit("20264", count=left)
+        await self.supervisor.stop_services()
+
+    async def _wait_unless_hurried(self, seconds: float) -> None:
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), seconds)
+
+    def _write_pid_file(self, configuration: Configuration) -> None:
+        path = configuration.node_path(configuration.server.pid_file)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, f"{os.getpid()}\n")
+        except (OSError, IniError) as error:
+            reason = getattr(error, "message", None) or getattr(error, "strerror", None)
+            self.bus.emit("20266", path=str(path), reason=str(reason or error))
+            return
+        self._pid_file = path
+
+    def _remove_pid_file(self) -> None:
+        """Only if it still names this process: a new node may already have replaced it."""
+        path, self._pid_file = self._pid_file, None
+        if path is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            if int(path.read_text().strip()) == os.getpid():
+                path.unlink()
 
 
 def _quiet_libraries() -> None:

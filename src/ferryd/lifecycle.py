@@ -36,6 +36,14 @@ class State(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Readiness:
+    """A component's part of ``/health/ready``: can it serve clients now, and why not."""
+
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class ComponentStatus:
     state: State
     detail: str = ""
@@ -101,6 +109,17 @@ class Component(ABC, Generic[ModelT]):
 
     async def reopen(self) -> None:
         """Reopen external resources (log files after rotation); SIGHUP calls it."""
+
+    async def readiness(self) -> Readiness | None:
+        """This component's check in ``/health/ready``; None: not part of readiness."""
+        return None
+
+    async def stop_accepting(self) -> None:
+        """Draining: take no new clients; the ones already here carry on."""
+
+    def busy(self) -> int:
+        """Client sessions open now (what a drain waits for)."""
+        return 0
 
     def status(self) -> ComponentStatus:
         return ComponentStatus(self.state, self.detail)

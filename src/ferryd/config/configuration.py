@@ -14,6 +14,7 @@ from ferryd.config.models import (
     SectionModel,
     ServerModel,
 )
+from ferryd.config.variables import Template, render_identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +78,13 @@ class Configuration:
         """Relative paths in the configuration are relative to the configuration folder."""
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else self.config_dir / candidate
+
+    def node_path(self, template: Template) -> Path:
+        """A path option that may name this node ({host.name}), rendered and resolved."""
+        rendered = render_identity(
+            template,
+            node=self.node_name,
+            server_uuid=self.server.uuid,
+            server_name=self.server.name,
+        )
+        return self.resolve_path(rendered)

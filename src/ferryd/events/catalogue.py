@@ -316,6 +316,46 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         "is used until the interval ends.",
     ),
     _define(
+        "20262",
+        ["process", "operational", "informational"],
+        "Health listener for node %(node_name)s on %(address)s:%(port)s.",
+        ["node_name", "address", "port"],
+        "The node answers `/health/live` and `/health/ready` (`health_port`); also after it "
+        "moved to a new address or port.",
+    ),
+    _define(
+        "20263",
+        ["process", "operational", "informational"],
+        "Draining node %(node_name)s: readiness fails now, listeners close in %(grace)s "
+        "seconds, open sessions have %(timeout)s seconds to finish.",
+        ["node_name", "grace", "timeout"],
+        "SIGTERM, SIGINT or `ferryd drain`: the node leaves the load balancer before it "
+        "stops. The grace period applies only with a health listener.",
+    ),
+    _define(
+        "20264",
+        ["process", "operational", "failure"],
+        "Drain deadline reached: closing %(count)s open sessions.",
+        ["count"],
+        "Sessions still open `drain_timeout` seconds after draining began are closed; each "
+        "gets its own closing event.",
+    ),
+    _define(
+        "20265",
+        ["process", "operational", "failure", "failure-high"],
+        "Health listener cannot listen on %(address)s:%(port)s: %(reason)s",
+        ["address", "port", "reason"],
+        "A changed `health_address` or `health_port` could not be bound; the previous "
+        "listener, if any, keeps answering.",
+    ),
+    _define(
+        "20266",
+        ["process", "operational", "failure"],
+        "Cannot write the pid file %(path)s: %(reason)s",
+        ["path", "reason"],
+        "The node runs, but `ferryd drain` cannot find it; SIGTERM drains it the same way.",
+    ),
+    _define(
         "30011",
         ["ssh", "session", "authenticated", "success"],
         "%(subsystem)s session started for %(username)s in %(home)s.",

@@ -10,20 +10,14 @@ from ferryd.config.configuration import Configuration, Section
 from ferryd.config.models import LocalFileHandlerModel
 from ferryd.config.models.rotation import RotateOn
 from ferryd.config.problems import Problem
-from ferryd.config.variables import render_event, render_identity
+from ferryd.config.variables import render_event
 from ferryd.events.event import Event
 from ferryd.handlers.base import EventHandler
 from ferryd.handlers.rotating_file import RotatingFile, RotationEvent
 
 
 def log_path(model: LocalFileHandlerModel, configuration: Configuration) -> Path:
-    rendered = render_identity(
-        model.path,
-        node=configuration.node_name,
-        server_uuid=configuration.server.uuid,
-        server_name=configuration.server.name,
-    )
-    return configuration.resolve_path(rendered)
+    return configuration.node_path(model.path)
 
 
 def _unwritable(path: Path) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -32,7 +33,12 @@ _READER = ProxyProtocolReader(ProxyProtocolDetect())
 
 
 class ProxyRefused(Exception):
-    """The connection is refused because of its PROXY header (or the lack of one)."""
+    """The connection is refused because of its PROXY header (or the lack of one);
+    ``peer`` is the socket's peer, the only address known."""
+
+    def __init__(self, reason: str, peer: Peer) -> None:
+        super().__init__(reason)
+        self.peer = peer
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +106,7 @@ class _ExactReader:
         return line
 
 
-async def _starts_with_header(sock: socket.socket) -> bool:
+async def _starts_with_header(sock: socket.socket, via: Peer) -> bool:
     """Peek (without consuming) until the first bytes tell a header from protocol data."""
     loop = asyncio.get_running_loop()
     while True:
@@ -109,7 +115,7 @@ async def _starts_with_header(sock: socket.socket) -> bool:
         except BlockingIOError:
             data = None
         if data == b"":
-            raise ProxyRefused("the connection closed before sending anything")
+            raise ProxyRefused("the connection closed before sending anything", via)
         if data is not None:
             candidates = [s for s in _SIGNATURES if s.startswith(data[: len(s)])]
             if not candidates:
@@ -175,37 +181,41 @@ async def arrive(
     ``optional`` accepts a connection without a header from anywhere, but a header only
     from a trusted source (anyone else could claim any address and dodge bans and filters).
     """
-    via = peer_from(sock.getpeername())
+    via = peer_from(sock.getpeername())  # OSError if the client is already gone
     if mode == "off":
         return Arrival(peer=via)
     trusted_source = is_trusted(via.address, trusted)
     if mode == "required" and not trusted_source:
         raise ProxyRefused(
-            f"{via.address} is not in proxy_protocol_trusted_sources (a header is required)"
+            f"{via.address} is not in proxy_protocol_trusted_sources (a header is required)",
+            via,
         )
     try:
         async with asyncio.timeout(timeout):
-            if mode == "optional" and not await _starts_with_header(sock):
+            if mode == "optional" and not await _starts_with_header(sock, via):
                 return Arrival(peer=via)
             if not trusted_source:
                 raise ProxyRefused(
                     f"PROXY header from {via.address}, which is not in "
-                    "proxy_protocol_trusted_sources"
+                    "proxy_protocol_trusted_sources",
+                    via,
                 )
             first = await _ExactReader(sock).readexactly(8)
             if not any(first.startswith(s[:8]) for s in _SIGNATURES):
-                raise ProxyRefused("no PROXY protocol header (proxy_protocol = required)")
+                raise ProxyRefused("no PROXY protocol header (proxy_protocol = required)", via)
             version = 1 if first.startswith(b"PROXY ") else 2
             result = await _READER.read(_Prefixed(first, _ExactReader(sock)))
+            return _arrival(result, via, version)
     except TimeoutError:
-        raise ProxyRefused(f"no complete PROXY header within {timeout:g} s") from None
+        reason = f"no complete PROXY header within {timeout:g} s"
     except asyncio.IncompleteReadError:
-        raise ProxyRefused("the connection closed in the middle of the PROXY header") from None
-    except (ProxyProtocolSyntaxError, ValueError) as error:
-        raise ProxyRefused(f"malformed PROXY header: {error}") from None
+        reason = "the connection closed in the middle of the PROXY header"
     except OSError as error:
-        raise ProxyRefused(f"cannot read the PROXY header: {error.strerror or error}") from None
-    return _arrival(result, via, version)
+        reason = f"cannot read the PROXY header: {error.strerror or error}"
+    except (ProxyProtocolSyntaxError, ValueError, LookupError, struct.error) as error:
+        # The parser's own errors, and what it raises on lengths that do not add up.
+        reason = f"malformed PROXY header: {error}"
+    raise ProxyRefused(reason, via)
 
 
 class _Prefixed:

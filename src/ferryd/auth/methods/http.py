@@ -21,6 +21,7 @@ import json
 import os
 import ssl
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,8 @@ from ferryd.auth.methods.http_answer import (
 from ferryd.config.configuration import Configuration, Section
 from ferryd.config.models.authentications import HttpAuthenticationModel
 from ferryd.config.problems import Problem
-from ferryd.lifecycle import Component, ComponentContext, Reconfigured, State
+from ferryd.health.reachability import reachable
+from ferryd.lifecycle import Component, ComponentContext, Readiness, Reconfigured, State
 from ferryd.tls_trust import resolve_trust
 
 CONTRACT_STATUSES = frozenset({200, 204, 401, 403})
@@ -287,6 +289,16 @@ class HttpAuthentication(Component[HttpAuthenticationModel]):
             await self._client.close(drain_timeout)
             self._client = None
         self.state = State.STOPPED
+
+    async def readiness(self) -> Readiness | None:
+        if not self.model.readiness_check:
+            return None
+        targets = []
+        for url in self.model.url:
+            parts = urllib.parse.urlsplit(url)
+            default = 443 if parts.scheme == "https" else 80
+            targets.append((parts.hostname or "", parts.port or default))
+        return await reachable(targets)
 
     async def reconfigure(self, model: HttpAuthenticationModel) -> Reconfigured:
         """A new client for the new options; logins in flight finish on the old one. URLs

@@ -48,7 +48,8 @@ from ferryd.auth.methods.ldap_directory import (
     Unavailable,
 )
 from ferryd.config.models.authentications import GroupMappingRule, LdapAuthenticationModel
-from ferryd.lifecycle import Component, Reconfigured, State
+from ferryd.health.reachability import reachable
+from ferryd.lifecycle import Component, Readiness, Reconfigured, State
 
 
 def _is_regex(rule: GroupMappingRule) -> bool:
@@ -112,6 +113,11 @@ class LdapAuthentication(Component[LdapAuthenticationModel]):
                 await asyncio.wait({closing}, timeout=max(0.1, min(drain_timeout, 5.0)))
             executor.shutdown(wait=False)
         self.state = State.STOPPED
+
+    async def readiness(self) -> Readiness | None:
+        if not self.model.readiness_check:
+            return None
+        return await reachable([(self.model.address, self.model.port)])
 
     async def reconfigure(self, model: LdapAuthenticationModel) -> Reconfigured:
         """Any change: new settings and new connections; invalid ones are refused (20158) and

@@ -108,6 +108,13 @@ _TLS_TRUST_DOC = (
 )
 
 
+_READINESS_DOC = (
+    "`yes`: the node's `/health/ready` also checks that this server accepts connections, "
+    "so a node that cannot reach it leaves the load balancer. Leave `no` when every node "
+    "uses the same server: its outage would take every node out at once."
+)
+
+
 class HttpAuthenticationModel(ComponentModel):
     kind: ClassVar[str] = "authentications"
     type_name: ClassVar[str] = "http"
@@ -150,6 +157,7 @@ class HttpAuthenticationModel(ComponentModel):
         example="yes",
     )
     tls_trusted_certificates: Text = option("", doc=_TLS_TRUST_DOC, example="ca-bundle.pem")
+    readiness_check: IniBool = option(False, doc=_READINESS_DOC, example="yes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +225,7 @@ class LdapAuthenticationModel(ComponentModel):
         False, doc="`yes`: LDAPS (TLS from the first byte).", example="yes"
     )
     tls_trusted_certificates: Text = option("", doc=_TLS_TRUST_DOC, example="ldap-ca.pem")
+    readiness_check: IniBool = option(False, doc=_READINESS_DOC, example="yes")
     bind_dn_type: Literal["parent", "relative", "absolute", "direct-username"] = option(
         "parent",
         doc="How the bind DN is built from the login name: `parent` binds as "

@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
 from ferryd.config.models.base import SectionModel, option
-from ferryd.config.models.types import CsvList, IniBool, Seconds, Text
+from ferryd.config.models.types import (
+    CsvList,
+    IniBool,
+    PathTemplate,
+    Seconds,
+    Text,
+    path_template,
+)
+
+
+def _optional_port(value: object) -> object:
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"expected a port number or nothing, got {text!r}") from None
+    return value
 
 
 class ServerModel(SectionModel):
@@ -70,8 +89,37 @@ class ServerModel(SectionModel):
     drain_timeout: Seconds = option(
         30.0,
         doc="Seconds that open sessions and queued events get to finish when ferryd stops "
-        "(SIGTERM, SIGINT).",
+        "(SIGTERM, SIGINT, `ferryd drain`); sessions still open then are closed (event "
+        "20264).",
         example="120",
+    )
+    drain_grace_period: Seconds = option(
+        3.0,
+        doc="When the node drains with a health listener configured: seconds between "
+        "readiness failing and the services closing their listeners, so the load balancer "
+        "notices first (HAProxy's `inter` times `fall`, plus a margin).",
+        example="5",
+    )
+    health_address: Text = option(
+        "127.0.0.1",
+        doc="Address of the node's HTTP health listener (`/health/live`, `/health/ready`).",
+        example="0.0.0.0",
+        min_length=1,
+    )
+    health_port: Annotated[int | None, BeforeValidator(_optional_port)] = Field(
+        None,
+        description="Port of the node's HTTP health listener, for load balancers and "
+        "keepalived; empty: no health listener; 0: a free port, announced by event 20262. "
+        "Usually set per node in an override file.",
+        examples=["8022"],
+        ge=0,
+        le=65535,
+    )
+    pid_file: PathTemplate = option(
+        lambda: path_template("ferryd-{host.name}.pid"),
+        doc="File holding the process id while the node runs, which `ferryd drain` reads; "
+        "relative to the configuration folder; may use {host.name}.",
+        example="/run/ferryd/{host.name}.pid",
     )
 
     @field_validator("umask")

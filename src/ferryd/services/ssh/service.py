@@ -21,9 +21,9 @@ from ferryd.config.models import AccountModel, SshServiceModel
 from ferryd.config.problems import Problem
 from ferryd.events.event import AccountRef
 from ferryd.fs.sweep import sweep_stale_uploads
-from ferryd.lifecycle import Component, Reconfigured, State
+from ferryd.lifecycle import Component, Readiness, Reconfigured, State
 from ferryd.services.listener import Listener
-from ferryd.services.proxy_protocol import Arrival, ProxyRefused, arrive, peer_from
+from ferryd.services.proxy_protocol import Arrival, ProxyRefused, arrive
 from ferryd.services.ssh.connection import SshConnection
 
 _LOGIN_TIMEOUT = 120.0
@@ -80,6 +80,11 @@ class SshService(Component[SshServiceModel]):
 
     def busy(self) -> int:
         return len(self._connections)
+
+    async def readiness(self) -> Readiness:
+        if self._listener is None:
+            return Readiness(False, "not accepting connections")
+        return Readiness(True, f"listening on {self.model.address}:{self._listener.port}")
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -139,7 +144,7 @@ class SshService(Component[SshServiceModel]):
                 model.proxy_protocol_timeout,
             )
         except ProxyRefused as error:
-            peer = peer_from(sock.getpeername())
+            peer = error.peer
             self.emit(
                 "30077",
                 account=AccountRef(name="", peer=peer),
@@ -150,22 +155,26 @@ class SshService(Component[SshServiceModel]):
             sock.close()
             return
         if arrival.probe:
-            self.emit("30078", address=arrival.peer.address, port=arrival.peer.port)
+            self.emit(
+                "30078",
+                account=AccountRef(name="", peer=arrival.peer),
+                address=arrival.peer.address,
+                port=arrival.peer.port,
+            )
             sock.close()
             return
         await self._serve(sock, arrival)
 
     async def _serve(self, sock: socket.socket, arrival: Arrival) -> None:
+        """Start asyncssh's server protocol on the socket, as ``asyncssh.listen`` does for
+        the sockets it accepts itself (``run_server`` would wait for the login and abort a
+        refused client before its disconnect message is sent)."""
         assert self._ssh_options is not None
-        try:
-            await asyncssh.run_server(
-                sock,
-                options=self._ssh_options,
-                server_factory=lambda: SshConnection(self, arrival),
-            )
-        except (TimeoutError, OSError, asyncssh.Error):
-            # Refused logins and dropped clients: the connection's own events tell it.
-            return
+        options = asyncssh.SSHServerConnectionOptions(
+            self._ssh_options, server_factory=lambda: SshConnection(self, arrival)
+        )
+        loop = asyncio.get_running_loop()
+        await loop.create_connection(lambda: asyncssh.SSHServerConnection(loop, options), sock=sock)
 
     @property
     def port(self) -> int:

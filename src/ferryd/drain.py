@@ -1,0 +1,67 @@
+"""``ferryd drain``: ask a running node to drain and stop, as SIGTERM does, and wait for it.
+
+The node is found through its pid file (``[server] pid_file``), as this node's configuration
+names it, so the same command works on every host sharing a configuration folder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ferryd.config.configuration import Configuration
+
+
+class DrainError(Exception):
+    """The node cannot be asked to drain; the message says why and where we looked."""
+
+
+def running_pid(path: Path) -> int:
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        message = f"no pid file {path}: is the node running with this configuration?"
+        raise DrainError(message) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DrainError(f"cannot read the pid file {path}: {error}") from None
+    if not text.isdigit():
+        raise DrainError(f"the pid file {path} does not hold a process id: {text[:40]!r}")
+    pid = int(text)
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        raise DrainError(f"process {pid} named by {path} is not running") from None
+    if b"ferryd" not in command:
+        raise DrainError(f"process {pid} named by {path} is not ferryd: {command[:80]!r}")
+    return pid
+
+
+def drain(configuration: Configuration, wait: bool, say: Callable[[str], None] = print) -> int:
+    """Send SIGTERM to the node and, with ``wait``, return once it has exited."""
+    path = configuration.node_path(configuration.server.pid_file)
+    pid = running_pid(path)
+    server = configuration.server
+    os.kill(pid, signal.SIGTERM)
+    say(
+        f"Draining node {configuration.node_name} (pid {pid}): it leaves the load balancer "
+        f"now and stops within {server.drain_grace_period + server.drain_timeout:g} seconds."
+    )
+    if not wait:
+        return pid
+    deadline = time.monotonic() + server.drain_grace_period + server.drain_timeout + 30
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists() or _zombie(pid):
+            say(f"Node {configuration.node_name} stopped.")
+            return pid
+        time.sleep(0.1)
+    raise DrainError(f"process {pid} is still running after the drain deadline")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return " Z " in Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1][:4]
+    except (OSError, IndexError):
+        return False

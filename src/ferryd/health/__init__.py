@@ -1,0 +1,1 @@
+"""The node's health: what a load balancer or keepalived asks, and the listener answering."""
