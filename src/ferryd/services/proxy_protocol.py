@@ -190,10 +190,16 @@ async def arrive(
             f"{via.address} is not in proxy_protocol_trusted_sources (a header is required)",
             via,
         )
+    if mode == "optional":
+        try:
+            async with asyncio.timeout(timeout):
+                if not await _starts_with_header(sock, via):
+                    return Arrival(peer=via)
+        except TimeoutError:
+            # Silent so far: a client waiting for the server to speak first, not a header.
+            return Arrival(peer=via)
     try:
         async with asyncio.timeout(timeout):
-            if mode == "optional" and not await _starts_with_header(sock, via):
-                return Arrival(peer=via)
             if not trusted_source:
                 raise ProxyRefused(
                     f"PROXY header from {via.address}, which is not in "

@@ -156,7 +156,8 @@ class ServiceModel(ComponentModel):
         "`off`; `required`: every connection must start with a header, from an address in "
         "`proxy_protocol_trusted_sources`; `optional`: a header is used when a trusted "
         "source sends one, and connections without one are served as direct ones (for a "
-        "migration). The real address then appears in events and is what source filters, "
+        "migration; a client that waits for the server to speak first is served after "
+        "`proxy_protocol_timeout`). The real address then appears in events and is what source filters, "
         "bans and HTTP authentication see. A v2 LOCAL header (a balancer's health check) "
         "is closed quietly.",
         example="required",
