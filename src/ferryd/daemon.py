@@ -35,7 +35,7 @@ from ferryd.events.bus import EventBus
 from ferryd.events.event import ServerRef
 from ferryd.health.endpoint import HealthEndpoint
 from ferryd.ini import IniError, write_atomic
-from ferryd.server import ReconcileReport, Supervisor, preflight
+from ferryd.server import Key, ReconcileReport, Supervisor, preflight
 
 
 @dataclass
@@ -63,6 +63,7 @@ class Node:
         self._guard_task: asyncio.Task[None] | None = None
         self._watch: FileWatch | None = None
         self._config_stamps: tuple[Stamp | None, ...] = ()
+        self._referenced: dict[Key, dict[Path, Stamp | None]] = {}
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[bool]] = set()
@@ -115,6 +116,7 @@ class Node:
         )
         await self.health.apply(configuration, starting=True)
         self._write_pid_file(configuration)
+        self._note_referenced(configuration)
         report = await self.supervisor.apply(configuration)
         self._applied(configuration, report)
         self.bus.end_startup()
@@ -146,19 +148,40 @@ class Node:
             self._watch.start()
         else:
             await self._watch.set_poll_interval(server.config_poll_interval)
+            self._watch.retarget()
 
     def _config_files(self) -> list[Path]:
+        """What the watch looks at: the configuration files and every file they reference."""
+        referenced = [path for stamps in self._referenced.values() for path in stamps]
+        return self._main_files() + referenced
+
+    def _main_files(self) -> list[Path]:
         """server.ini, server.override.ini (watched even before it exists) and --override files."""
         folder = self.options.config_dir.absolute()
         files = [folder / MAIN_FILE, folder / OVERRIDE_FILE]
         return files + [Path(p).absolute() for p in self.options.overrides]
 
     def _stamps(self) -> tuple[Stamp | None, ...]:
-        return tuple(file_stamp(path) for path in self._config_files())
+        return tuple(file_stamp(path) for path in self._main_files())
+
+    def _note_referenced(self, configuration: Configuration) -> None:
+        """Stamps of referenced files, taken before the components read them."""
+        self._referenced = {
+            key: _stamps_of(files)
+            for key, files in self.supervisor.referenced_files(configuration).items()
+        }
 
     async def _config_maybe_changed(self) -> None:
         if await asyncio.to_thread(self._stamps) != self._config_stamps:
             await self.reload("configuration files changed", reopen=False)
+            return
+        for key, stamps in list(self._referenced.items()):
+            now = await asyncio.to_thread(_stamps_of, list(stamps))
+            if now != stamps:
+                self._referenced[key] = now
+                changed = [path for path, stamp in now.items() if stamps.get(path) != stamp]
+                async with self._reload_lock:
+                    await self.supervisor.refresh(key, changed)
 
     async def _open_state(self, configuration: Configuration) -> None:
         """The coordinator and the ban guard every service shares (bans outlive restarts)."""
@@ -209,6 +232,7 @@ class Node:
                 self.health.last_refusal = ""
                 if configuration.fingerprint != self.supervisor.current().fingerprint:
                     self._identify(configuration)
+                    self._note_referenced(configuration)
                     report = await self.supervisor.apply(configuration)
                     self._applied(configuration, report)
                     await self.health.apply(configuration, starting=False)
@@ -321,6 +345,10 @@ class Node:
         with contextlib.suppress(OSError, ValueError):
             if int(path.read_text().strip()) == os.getpid():
                 path.unlink()
+
+
+def _stamps_of(paths: list[Path]) -> dict[Path, Stamp | None]:
+    return {path: file_stamp(path) for path in paths}
 
 
 def _quiet_libraries() -> None:

@@ -10,6 +10,7 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from ferryd.auth.policy import SecurityGuard
@@ -78,6 +79,12 @@ class Component(ABC, Generic[ModelT]):
     @classmethod
     def preflight(cls, section: Section, configuration: Configuration) -> list[Problem]:
         """Problems that validation alone cannot see (an unwritable folder, a missing key)."""
+        return []
+
+    @classmethod
+    def referenced_files(cls, model: ModelT, configuration: Configuration) -> list[Path]:
+        """Files the component reads besides server.ini (keys, certificates): a change to
+        one is applied like a change of the section (``reconfigure`` with the same model)."""
         return []
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ferryd.auth.methods.anonymous import AnonymousAuthentication
@@ -167,6 +168,33 @@ class Supervisor:
         else:
             # Keep what ran before running rather than nothing at all.
             await self._start(dataclasses.replace(section, model=running.model), ReconcileReport())
+
+    def referenced_files(self, configuration: Configuration) -> dict[Key, list[Path]]:
+        """Per component that should run here, the files it reads besides server.ini."""
+        found: dict[Key, list[Path]] = {}
+        for section in configuration.components():
+            model = section.model
+            assert isinstance(model, ComponentModel)
+            if self._should_run(model, configuration):
+                files = component_class(section).referenced_files(model, configuration)
+                if files:
+                    found[section.key] = files
+        return found
+
+    async def refresh(self, key: Key, files: list[Path]) -> None:
+        """A file the component reads changed: apply it as a change of its section."""
+        running = self.components.get(key)
+        section = self.configuration.sections.get(key) if self.configuration else None
+        if running is None or section is None:
+            return
+        report = ReconcileReport()
+        if await self._reconfigure(section, running, report):
+            if not report.failed:
+                running.emit(
+                    "20267", files=", ".join(str(f) for f in files), **self._fields(key[0], running)
+                )
+            return
+        await self._restart(section, running, report, 0.0)
 
     async def reopen(self) -> None:
         for component in self.components.values():

@@ -49,3 +49,11 @@ def resolve_trust(configuration: Configuration, value: str) -> Trust:
         reason = getattr(error, "strerror", None) or str(error)
         raise ValueError(f"cannot load {path}: {reason}") from None
     return Trust(True, path)
+
+
+def trust_file(configuration: Configuration, value: str) -> list[Path]:
+    """The CA file ``value`` names, as a list of files to watch (empty when none)."""
+    text = value.strip()
+    if not text or text == NO_VERIFICATION:
+        return []
+    return [configuration.resolve_path(text)]

@@ -127,3 +127,43 @@ async def test_with_config_watch_off_changes_wait_for_sighup(ssh: SshServer) -> 
     assert ssh.process is not None
     ssh.process.hup()
     await seconds_until_login(ssh, "frank")
+
+
+def host_key_of(connection: asyncssh.SSHClientConnection) -> str:
+    key = connection.get_server_host_key()
+    assert key is not None
+    return key.export_public_key().decode().split()[1]
+
+
+async def test_a_replaced_host_key_is_offered_to_new_connections(ssh: SshServer) -> None:
+    ssh.config.write(watched_only(ssh, account_section("alice")))
+    ssh.start()
+    key_path = ssh.config.path / "ssh_host_ed25519_key"
+    async with await ssh.connect("alice", password=PASSWORD) as before:
+        old_key = host_key_of(before)
+        new = asyncssh.generate_private_key("ssh-ed25519")
+        temporary = key_path.with_name("new_key.tmp")
+        new.write_private_key(str(temporary))
+        os.replace(temporary, key_path)  # how a key rotation tool installs it
+        new_key = new.export_public_key().decode().split()[1]
+        assert ssh.process is not None
+        ssh.process.wait_for_event(ssh.log, "20267", str(key_path))
+        async with await ssh.connect("alice", password=PASSWORD) as after:
+            assert host_key_of(after) == new_key != old_key
+        async with before.start_sftp_client() as sftp:  # the session from before carries on
+            await sftp.listdir(".")
+    assert ssh.log.count("20012") == 0, "the service was not restarted"
+
+
+async def test_a_broken_host_key_keeps_the_previous_one(ssh: SshServer) -> None:
+    ssh.config.write(watched_only(ssh, account_section("alice")))
+    ssh.start()
+    key_path = ssh.config.path / "ssh_host_ed25519_key"
+    async with await ssh.connect("alice", password=PASSWORD) as before:
+        old_key = host_key_of(before)
+    replace_atomically(key_path, "-----BEGIN OPENSSH PRIVATE KEY-----\ntruncated\n")
+    assert ssh.process is not None
+    failed = ssh.process.wait_for_event(ssh.log, "20158")[-1]
+    assert "ssh_host_ed25519_key" in failed, failed
+    async with await ssh.connect("alice", password=PASSWORD) as after:
+        assert host_key_of(after) == old_key

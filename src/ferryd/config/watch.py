@@ -51,6 +51,8 @@ class FileWatch:
         self._interval = poll_interval
         self._name = name
         self._stopping = asyncio.Event()
+        self._run_stop = asyncio.Event()  # ends one watch of one set of folders
+        self._watched: set[str] = set()
         self._watcher: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
 
@@ -59,8 +61,14 @@ class FileWatch:
         self._watcher = asyncio.create_task(self._watch(), name=f"watch {self._name}")
         self._start_poller()
 
+    def retarget(self) -> None:
+        """Watch again if ``files()`` now names other files (a reload changed them)."""
+        if {os.path.abspath(f) for f in self._files()} != self._watched:
+            self._run_stop.set()
+
     async def stop(self) -> None:
-        self._stopping.set()  # the watcher thread checks it every step
+        self._stopping.set()
+        self._run_stop.set()  # the watcher thread checks it every step
         tasks = [t for t in (self._watcher, self._poller) if t is not None]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=_STOP_GRACE)
@@ -100,7 +108,9 @@ class FileWatch:
 
     async def _watch(self) -> None:
         while not self._stopping.is_set():
+            self._run_stop = asyncio.Event()
             files = {os.path.abspath(f) for f in self._files()}
+            self._watched = files
             folders = sorted({os.path.dirname(f) for f in files})
 
             def ours(change: Change, path: str, files: set[str] = files) -> bool:
@@ -113,11 +123,13 @@ class FileWatch:
                     watch_filter=ours,
                     debounce=500,
                     step=30,
-                    stop_event=self._stopping,
+                    stop_event=self._run_stop,
                     recursive=False,
                 )
                 async with contextlib.aclosing(changes):
                     async for _ in changes:
                         await self._look()
+            if self._run_stop.is_set() and not self._stopping.is_set():
+                continue  # retargeted: watch the new folders at once
             if await self._stopped_within(_WATCH_RETRY):
                 return

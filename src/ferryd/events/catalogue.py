@@ -356,6 +356,15 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         "The node runs, but `ferryd drain` cannot find it; SIGTERM drains it the same way.",
     ),
     _define(
+        "20267",
+        ["component-activation", "configuration", "operational", "informational"],
+        "%(kind)s %(type)s %(name)s applied the changed %(files)s.",
+        ["kind", "type", "name", "family", "files"],
+        "A file the component reads besides server.ini (SSH host keys, a CA bundle) "
+        "changed and is used for new connections; open sessions carry on. A file that "
+        "cannot be used gives 20158 and the previous one stays in use.",
+    ),
+    _define(
         "30011",
         ["ssh", "session", "authenticated", "success"],
         "%(subsystem)s session started for %(username)s in %(home)s.",

@@ -24,6 +24,7 @@ import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,7 +45,7 @@ from ferryd.config.models.authentications import HttpAuthenticationModel
 from ferryd.config.problems import Problem
 from ferryd.health.reachability import reachable
 from ferryd.lifecycle import Component, ComponentContext, Readiness, Reconfigured, State
-from ferryd.tls_trust import resolve_trust
+from ferryd.tls_trust import resolve_trust, trust_file
 
 CONTRACT_STATUSES = frozenset({200, 204, 401, 403})
 PROBE_USERNAME = "ferryd-test-at-start"
@@ -289,6 +290,12 @@ class HttpAuthentication(Component[HttpAuthenticationModel]):
             await self._client.close(drain_timeout)
             self._client = None
         self.state = State.STOPPED
+
+    @classmethod
+    def referenced_files(
+        cls, model: HttpAuthenticationModel, configuration: Configuration
+    ) -> list[Path]:
+        return trust_file(configuration, model.tls_trusted_certificates)
 
     async def readiness(self) -> Readiness | None:
         if not self.model.readiness_check:

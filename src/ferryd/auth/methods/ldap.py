@@ -47,9 +47,11 @@ from ferryd.auth.methods.ldap_directory import (
     Settings,
     Unavailable,
 )
+from ferryd.config.configuration import Configuration
 from ferryd.config.models.authentications import GroupMappingRule, LdapAuthenticationModel
 from ferryd.health.reachability import reachable
 from ferryd.lifecycle import Component, Readiness, Reconfigured, State
+from ferryd.tls_trust import trust_file
 
 
 def _is_regex(rule: GroupMappingRule) -> bool:
@@ -113,6 +115,12 @@ class LdapAuthentication(Component[LdapAuthenticationModel]):
                 await asyncio.wait({closing}, timeout=max(0.1, min(drain_timeout, 5.0)))
             executor.shutdown(wait=False)
         self.state = State.STOPPED
+
+    @classmethod
+    def referenced_files(
+        cls, model: LdapAuthenticationModel, configuration: Configuration
+    ) -> list[Path]:
+        return trust_file(configuration, model.tls_trusted_certificates)
 
     async def readiness(self) -> Readiness | None:
         if not self.model.readiness_check:

@@ -157,9 +157,9 @@ class ServiceModel(ComponentModel):
         "`proxy_protocol_trusted_sources`; `optional`: a header is used when a trusted "
         "source sends one, and connections without one are served as direct ones (for a "
         "migration; a client that waits for the server to speak first is served after "
-        "`proxy_protocol_timeout`). The real address then appears in events and is what source filters, "
-        "bans and HTTP authentication see. A v2 LOCAL header (a balancer's health check) "
-        "is closed quietly.",
+        "`proxy_protocol_timeout`). The real address then appears in events and is what "
+        "source filters, bans and HTTP authentication see. A v2 LOCAL header (a "
+        "balancer's health check) is closed quietly.",
         example="required",
     )
     proxy_protocol_trusted_sources: Networks = option(

@@ -34,6 +34,15 @@ def _key_paths(model: SshServiceModel, configuration: Configuration) -> list[Pat
     return [configuration.resolve_path(name) for name in names]
 
 
+def _load_host_key(path: Path) -> asyncssh.SSHKey:
+    """Raises ValueError naming the file: the message reaches events and ``ferryd check``."""
+    try:
+        return asyncssh.read_private_key(path)
+    except (OSError, asyncssh.KeyImportError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise ValueError(f"cannot load host key {path}: {reason}") from None
+
+
 class SshService(Component[SshServiceModel]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -59,13 +68,16 @@ class SshService(Component[SshServiceModel]):
             )
         for path in paths:
             try:
-                asyncssh.read_private_key(path)
-            except (OSError, asyncssh.KeyImportError, ValueError) as error:
-                message = f"cannot load host key {path}: {error}"
+                _load_host_key(path)
+            except ValueError as error:
                 problems.append(
-                    Problem(origin.path, origin.line, message, section.title, "ssh_server_keys")
+                    Problem(origin.path, origin.line, str(error), section.title, "ssh_server_keys")
                 )
         return problems
+
+    @classmethod
+    def referenced_files(cls, model: SshServiceModel, configuration: Configuration) -> list[Path]:
+        return _key_paths(model, configuration)
 
     # -- what connections use ----------------------------------------------------------
 
@@ -90,7 +102,7 @@ class SshService(Component[SshServiceModel]):
 
     def _options(self, model: SshServiceModel) -> dict[str, Any]:
         algorithms = model.algorithms
-        keys = [asyncssh.read_private_key(path) for path in _key_paths(model, self.configuration)]
+        keys = [_load_host_key(path) for path in _key_paths(model, self.configuration)]
         return {
             "server_host_keys": keys,
             "kex_algs": list(algorithms.kex),
