@@ -108,8 +108,8 @@ def render_server_ini(admin_hash: str, demo_hash: str, server_uuid: str, demo_uu
 # One [server] section and one [KIND/UUID] section per component, as in SFTPPlus.
 # `name = value` and `name: value` both work; lines starting with ';' or '#' are comments;
 # an indented line continues the value above it. Relative paths are relative to this folder.
-# Check your edits with `ferryd check`; a running ferryd applies them on SIGHUP and keeps
-# its last good configuration if the new one has a problem.
+# Check your edits with `ferryd check`; a running ferryd applies them as soon as they are
+# saved (or on SIGHUP) and keeps its last good configuration if the new one has a problem.
 # Every option is described in docs/configuration.md.
 
 [server]
@@ -122,6 +122,9 @@ ssh_server_keys = ssh_host_ed25519_key, ssh_host_rsa_key
 tls_private_certificate = {TLS_FILE}
 ; Seconds open sessions get to finish when ferryd is asked to stop.
 drain_timeout = 30
+; A health listener for a load balancer or keepalived (/health/live, /health/ready);
+; with several nodes, set it per node in an --override file.
+; health_port = 8022
 
 [authentications/DEFAULT-AUTHENTICATION]
 name = Accounts from this file
