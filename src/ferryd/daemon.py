@@ -217,6 +217,8 @@ class Node:
 
         ``reopen`` (SIGHUP) also reopens log files, even when the edit is refused: log
         rotation tools send SIGHUP too. A reload because files changed does not."""
+        if self._stopping.is_set():
+            return False  # draining: nothing new may start
         async with self._reload_lock:
             self.bus.emit("20251", reason=reason)
             try:

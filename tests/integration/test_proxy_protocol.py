@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import asyncssh
 import pytest
+from identity_service import Answer, IdentityService
 from proxyprotocol.result import ProxyResult, ProxyResultIPv4, ProxyResultIPv6, ProxyResultLocal
 from proxyprotocol.tlv import ProxyProtocolTLV
 from proxyprotocol.v1 import ProxyProtocolV1
@@ -555,3 +556,23 @@ async def test_switching_to_required_applies_to_new_connections_only(ssh: SshSer
             await remote.write(b"still here\n")
         assert "after-reload.txt" in await sftp.listdir(".")
     assert (ssh.home("alice") / "after-reload.txt").read_bytes() == b"still here\n"
+
+
+async def test_http_authentication_is_told_the_real_client_address(
+    ssh: SshServer,
+) -> None:
+    with IdentityService() as identity:
+        identity.answer("rita", Answer(204))
+        ssh.start(
+            service="proxy_protocol = required\nauthentications = http-main",
+            extra=f"""
+            [authentications/http-main]
+            type = http
+            url = {identity.url}
+            """,
+        )
+        async with await proxied(ssh, v2("198.51.100.44", 40444), "rita", password="secret"):
+            pass
+        (request,) = identity.requests_for("rita")
+        peer = request.credentials["peer"]
+        assert (peer["address"], peer["port"]) == ("198.51.100.44", 40444)
