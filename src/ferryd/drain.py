@@ -31,12 +31,21 @@ def running_pid(path: Path) -> int:
         raise DrainError(f"the pid file {path} does not hold a process id: {text[:40]!r}")
     pid = int(text)
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         raise DrainError(f"process {pid} named by {path} is not running") from None
-    if b"ferryd" not in command:
-        raise DrainError(f"process {pid} named by {path} is not ferryd: {command[:80]!r}")
+    if not _is_ferryd_serve(argv):
+        shown = b" ".join(argv).decode("utf-8", "replace")[:80]
+        raise DrainError(f"process {pid} named by {path} is not ferryd: {shown!r}")
     return pid
+
+
+def _is_ferryd_serve(argv: list[bytes]) -> bool:
+    """``ferryd serve ...`` (or ``python -m ferryd.cli serve``): a pid reused by any other
+    process, even one with ferryd in a path, such as ``tail -F /var/log/ferryd/x.log``."""
+    names = [os.path.basename(arg) for arg in argv]
+    program = b"ferryd" in names or b"ferryd.cli" in argv
+    return program and b"serve" in argv
 
 
 def drain(configuration: Configuration, wait: bool, say: Callable[[str], None] = print) -> int:

@@ -149,12 +149,14 @@ class SshServer:
     def write(self, **parts: str) -> str:
         return self.config.write(self.ini(**parts))
 
-    def start(self, **parts: str) -> ServeProcess:
-        """Write the configuration (when parts are given) and start ferryd; learn its port."""
+    def start(self, *args: str, **parts: str) -> ServeProcess:
+        """Write the configuration (when parts are given) and start ferryd; learn its port.
+
+        ``args`` are more ``ferryd serve`` options (``--node-name N``)."""
         if parts or not self.config.ini.exists():
             self.write(**parts)
         before = self.log.count("30076") if self.log.path.exists() else 0
-        self.process = self.ferryd.start(self.config)
+        self.process = self.ferryd.start(self.config, *args)
         line = self.process.wait_for_event(self.log, "30076", count=before + 1)[-1]
         found = re.search(r":(\d+)\.$", line)
         assert found, line

@@ -39,6 +39,15 @@ def _unwritable(path: Path) -> str | None:
 class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
     live_options = EventHandler.live_options | {"entry_content"}
     _file: RotatingFile | None = None
+    _using: asyncio.Lock | None = None
+
+    @property
+    def _file_lock(self) -> asyncio.Lock:
+        """One call into the file at a time: a SIGHUP reopen must not close the file under
+        a write running on another thread (its entries would be lost)."""
+        if self._using is None:
+            self._using = asyncio.Lock()
+        return self._using
 
     @classmethod
     def preflight(cls, section: Section, configuration: Configuration) -> list[Problem]:
@@ -89,7 +98,9 @@ class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
         for event in events:
             line = render_event(template, event)
             lines.append(line if line.endswith("\n") else line + "\n")
-        rotations = await asyncio.to_thread(self._file.write, "".join(lines).encode("utf-8"))
+        async with self._file_lock:
+            data = "".join(lines).encode("utf-8")
+            rotations = await asyncio.to_thread(self._file.write, data)
         for rotation in rotations:
             self._report(rotation)
 
@@ -104,7 +115,8 @@ class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
     async def reopen(self) -> None:
         if self._file is not None:
             try:
-                await asyncio.to_thread(self._file.reopen)
+                async with self._file_lock:
+                    await asyncio.to_thread(self._file.reopen)
             except OSError as error:
                 # Entries wait for the next write, which opens the file again or fails visibly.
                 reason = f"cannot reopen: {error.strerror or error}"
@@ -114,5 +126,6 @@ class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
 
     async def close(self) -> None:
         if self._file is not None:
-            await asyncio.to_thread(self._file.close)
+            async with self._file_lock:
+                await asyncio.to_thread(self._file.close)
             self._file = None

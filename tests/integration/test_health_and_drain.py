@@ -1,0 +1,508 @@
+"""The health listener and draining, as a load balancer and an administrator see them.
+
+``/health/live`` and ``/health/ready`` are probed over real HTTP, the node is drained with
+SIGTERM and with ``ferryd drain``, and SSH clients are real asyncssh connections. Each node
+runs with ``--node-name node-a``, so its pid file is ``ferryd-node-a.pid`` in the
+configuration folder. Event ids: 20002 shutting down, 20010 configuration refused, 20157
+component stopped, 20262 health listener, 20263 draining, 20264 drain deadline, 20265 health
+listener cannot listen, 30015 SSH connection closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from sshkit import SshServer, account_section
+
+T = TypeVar("T")
+
+NODE = "node-a"
+LIVE = "/health/live"
+READY = "/health/ready"
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any]
+    content_type: str
+
+    def check(self, name: str) -> dict[str, Any]:
+        """The readiness check called ``name`` (each has name, ok and detail)."""
+        found = [c for c in self.body.get("checks", []) if c["name"] == name]
+        assert len(found) == 1, f"no single check {name!r} in {self.body}"
+        return dict(found[0])
+
+
+def probe(port: int, path: str, method: str = "GET") -> Reply:
+    """One request, as a load balancer sends it (no proxy from the environment)."""
+    response = httpx.request(method, f"http://127.0.0.1:{port}{path}", timeout=5.0, trust_env=False)
+    return Reply(response.status_code, response.json(), response.headers["content-type"])
+
+
+def readiness_status(port: int, status: str) -> Reply | None:
+    """The ``/health/ready`` reply if its status is ``status``, else None (for polls)."""
+    reply = probe(port, READY)
+    return reply if reply.body["status"] == status else None
+
+
+def wait_status(ssh: SshServer, port: int, status: str) -> Reply:
+    """Poll ``/health/ready`` until its status is ``status``; that reply."""
+    assert ssh.process is not None
+    reply = ssh.process.wait_until(lambda: readiness_status(port, status), f"status {status}")
+    assert reply is not None
+    return reply
+
+
+def refuses(port: int) -> bool:
+    """Whether a TCP connection to the port is refused (nothing listens there)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2.0):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port something else listens on for the whole test."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def node_ini(ssh: SshServer, server: str = "", **parts: str) -> str:
+    """sshkit's server.ini with account alice and more ``[server]`` option lines."""
+    text = ssh.ini(accounts=account_section("alice"), **parts)
+    lines = "".join(line.strip() + "\n" for line in server.strip().splitlines())
+    return text.replace("[server]\n", "[server]\n" + lines, 1)
+
+
+def start(ssh: SshServer, server: str = "", **parts: str) -> int:
+    """Start node-a; the health listener's port when ``server`` gives one, else 0."""
+    ssh.config.write(node_ini(ssh, server, **parts))
+    ssh.start("--node-name", NODE)
+    return health_port(ssh) if "health_port" in server else 0
+
+
+def health_port(ssh: SshServer, count: int = 1) -> int:
+    """The port announced by the ``count``-th event 20262."""
+    assert ssh.process is not None
+    line = ssh.process.wait_for_event(ssh.log, "20262", count=count)[count - 1]
+    found = re.fullmatch(rf"20262 Health listener for node {NODE} on 127\.0\.0\.1:(\d+)\.", line)
+    assert found, line
+    return int(found.group(1))
+
+
+def pid_file(ssh: SshServer) -> Path:
+    return ssh.config.path / f"ferryd-{NODE}.pid"
+
+
+def position(lines: list[str], event_id: str, containing: str = "") -> int:
+    """Index of the first line of ``event_id`` containing ``containing``."""
+    for index, line in enumerate(lines):
+        if line.split(" ", 1)[0] == event_id and containing in line:
+            return index
+    raise AssertionError(f"no event {event_id} {containing!r} in:\n" + "\n".join(lines))
+
+
+async def until(predicate: Callable[[], T | None], what: str, timeout: float = 10.0) -> T:
+    """Poll without blocking the event loop (asyncssh clients live on it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def exit_status(ssh: SshServer, timeout: float = 10.0) -> int:
+    assert ssh.process is not None
+    popen = ssh.process.process
+    await until(lambda: popen.poll() is not None, "ferryd to exit", timeout)
+    return popen.returncode
+
+
+# -- /health/live and the listener --------------------------------------------------------------
+
+
+def test_live_answers_json_and_anything_else_is_refused_cleanly(ssh: SshServer) -> None:
+    port = start(ssh, "health_port = 0")
+    assert ssh.process is not None
+
+    live = probe(port, LIVE)
+    assert live.status == 200
+    assert live.content_type == "application/json"
+    assert live.body["status"] == "live"
+    assert live.body["node"] == NODE
+    assert live.body["pid"] == ssh.process.process.pid
+
+    unknown = probe(port, "/health/nothing")
+    assert unknown.status == 404
+    assert unknown.content_type == "application/json"
+    assert "/health/nothing" in unknown.body["error"]
+
+    assert probe(port, LIVE, method="POST").status == 405
+
+    # Not HTTP at all (an SSH client pointed at the wrong port): no answer, the connection
+    # is closed, and the listener keeps answering probes.
+    with socket.create_connection(("127.0.0.1", port), timeout=5.0) as garbage:
+        garbage.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\x00\x01\x02 not a request\r\n\r\n")
+        assert garbage.recv(4096) == b""
+    assert probe(port, LIVE).status == 200
+    assert ssh.process.is_running()
+
+
+# -- /health/ready ------------------------------------------------------------------------------
+
+
+def test_ready_lists_the_configuration_the_service_and_the_storage_folders(
+    ssh: SshServer,
+) -> None:
+    port = start(ssh, "health_port = 0")
+
+    ready = probe(port, READY)
+
+    assert ready.status == 200, ready.body
+    assert ready.content_type == "application/json"
+    assert ready.body["status"] == "ready"
+    assert ready.body["node"] == NODE
+    for check in ready.body["checks"]:
+        assert set(check) == {"name", "ok", "detail"}, check
+        assert check["ok"] is True, check
+    configuration = ready.check("configuration")
+    assert str(ssh.config.ini) in configuration["detail"]
+    assert ready.check("services/sftp")["detail"] == f"listening on 127.0.0.1:{ssh.port}"
+    assert ready.check(f"folder {ssh.homes}")["detail"] == "writable"
+
+
+def test_a_missing_storage_folder_makes_the_node_not_ready_until_it_is_back(
+    ssh: SshServer,
+) -> None:
+    port = start(ssh, "health_port = 0")
+    assert ssh.process is not None
+    homes, away = ssh.homes, ssh.homes.with_name("homes.away")
+    assert probe(port, READY).status == 200
+
+    homes.rename(away)
+    reply = wait_status(ssh, port, "not-ready")
+    assert reply.status == 503
+    assert reply.check(f"folder {homes}") == {
+        "name": f"folder {homes}",
+        "ok": False,
+        "detail": "missing",
+    }
+    assert reply.check("services/sftp")["ok"] is True
+
+    away.rename(homes)
+    assert wait_status(ssh, port, "ready").status == 200
+
+    # A file where the folder should be (a mount point gone wrong): not ready either.
+    homes.rename(away)
+    homes.write_text("not a folder\n")
+    reply = wait_status(ssh, port, "not-ready")
+    assert reply.status == 503
+    assert reply.check(f"folder {homes}")["detail"] == "not a folder"
+
+    homes.unlink()
+    away.rename(homes)
+    assert wait_status(ssh, port, "ready").status == 200
+
+
+@pytest.mark.parametrize("readiness_check", ["yes", "no"])
+def test_an_http_method_checked_for_readiness_makes_a_down_backend_not_ready(
+    ssh: SshServer, readiness_check: str
+) -> None:
+    down = free_port()  # nothing listens there
+    method = f"""
+        [authentications/identity]
+        type = http
+        url = http://127.0.0.1:{down}/login
+        timeout = 2
+        readiness_check = {readiness_check}
+    """
+    port = start(ssh, "health_port = 0", extra=method)
+
+    reply = probe(port, READY)
+
+    names = [check["name"] for check in reply.body["checks"]]
+    if readiness_check == "yes":
+        assert reply.status == 503
+        assert reply.body["status"] == "not-ready"
+        check = reply.check("authentications/identity")
+        assert check["ok"] is False
+        assert f"127.0.0.1:{down}" in check["detail"]
+    else:
+        assert reply.status == 200, reply.body
+        assert reply.body["status"] == "ready"
+        assert "authentications/identity" not in names
+
+
+def test_a_refused_edit_keeps_the_node_ready_and_says_so(ssh: SshServer) -> None:
+    port = start(ssh, "health_port = 0")
+    assert ssh.process is not None
+    good = ssh.config.ini.read_text()
+
+    ssh.config.ini.write_text(good + "\n[groups/partners]\nthis line has no delimiter\n")
+    ssh.process.wait_for_event(ssh.log, "20010", "expected 'name = value'")
+
+    reply = probe(port, READY)
+    assert reply.status == 200, reply.body
+    assert reply.body["status"] == "ready"
+    configuration = reply.check("configuration")
+    assert configuration["ok"] is True
+    assert "the last change was refused" in configuration["detail"]
+    assert f"{ssh.config.ini}:" in configuration["detail"]
+
+    ssh.config.ini.write_text(good)
+
+    def cleared() -> bool:
+        detail = probe(port, READY).check("configuration")["detail"]
+        return bool(detail == f"loaded from {ssh.config.ini}")
+
+    ssh.process.wait_until(cleared, "the refusal to leave the configuration check")
+    assert probe(port, READY).status == 200
+
+
+# -- draining -----------------------------------------------------------------------------------
+
+
+async def test_sigterm_drains_leaves_the_balancer_then_closes_the_listener(
+    ssh: SshServer,
+) -> None:
+    grace = 1.0
+    port = start(ssh, f"health_port = 0\ndrain_grace_period = {grace:g}")
+    process = ssh.process
+    assert process is not None
+    assert pid_file(ssh).read_text().strip() == str(process.process.pid)
+    first, second = b"a" * 65536, b"b" * 65536
+
+    async with await ssh.connect("alice") as connection:
+        client_port = connection.get_extra_info("sockname")[1]
+        async with connection.start_sftp_client() as sftp:
+            async with sftp.open("report.csv", "wb") as upload:
+                await upload.write(first)
+                signalled = time.monotonic()
+                process.send(signal.SIGTERM)
+
+                draining = await until(lambda: readiness_status(port, "draining"), "draining")
+                assert time.monotonic() - signalled < grace / 2, "readiness failed late"
+                assert draining.status == 503
+                assert probe(port, LIVE).status == 200, "a draining node is still alive"
+
+                # Until the load balancer noticed, new clients are still served.
+                async with (
+                    await ssh.connect("alice") as late,
+                    late.start_sftp_client() as late_sftp,
+                ):
+                    await late_sftp.listdir(".")
+                assert time.monotonic() - signalled < grace
+
+                await until(lambda: refuses(ssh.port), "the SSH listener to close")
+                closed_after = time.monotonic() - signalled
+                assert grace - 0.1 <= closed_after < grace + 2.0, closed_after
+                after_close = probe(port, READY)
+                assert (after_close.status, after_close.body["status"]) == (503, "draining")
+
+                await upload.write(second)  # the session opened before the drain carries on
+            assert (await sftp.stat("report.csv")).size == len(first + second)
+        assert process.is_running(), "ferryd stopped while a session was still open"
+
+    assert await exit_status(ssh) == 0, process.diagnostics()
+    assert time.monotonic() - signalled < grace + 10, "the drain waited for drain_timeout"
+    assert (ssh.home("alice") / "report.csv").read_bytes() == first + second
+    assert not pid_file(ssh).exists()
+
+    lines = ssh.log.lines()
+    assert ssh.log.events("20263") == [
+        f"20263 Draining node {NODE}: readiness fails now, listeners close in 1 seconds, "
+        "open sessions have 30 seconds to finish."
+    ]
+    assert ssh.log.count("20264") == 0
+    drained = position(lines, "20263")
+    client_gone = position(lines, "30015", f"127.0.0.1:{client_port} closed")
+    stopped = position(lines, "20157", "services ssh sftp stopped")
+    assert drained < client_gone < stopped
+
+
+async def test_sessions_still_open_at_drain_timeout_are_closed(ssh: SshServer) -> None:
+    start(ssh, "health_port = 0\ndrain_grace_period = 0.5\ndrain_timeout = 1")
+    assert ssh.process is not None
+
+    connection = await ssh.connect("alice")
+    try:
+        client_port = connection.get_extra_info("sockname")[1]
+        sftp = await connection.start_sftp_client()
+        await sftp.listdir(".")
+        signalled = time.monotonic()
+        ssh.process.send(signal.SIGTERM)
+
+        assert await exit_status(ssh) == 0, ssh.process.diagnostics()
+        elapsed = time.monotonic() - signalled
+        assert 1.4 <= elapsed < 3.5, f"exited {elapsed:.2f} s after SIGTERM, expected ~1.5 s"
+        await asyncio.wait_for(connection.wait_closed(), 5.0)
+    finally:
+        connection.abort()
+
+    assert ssh.log.events("20264") == ["20264 Drain deadline reached: closing 1 open sessions."]
+    assert ssh.log.count("30015", f"127.0.0.1:{client_port} closed") == 1
+    lines = ssh.log.lines()
+    assert position(lines, "20264") < position(lines, "30015", f"127.0.0.1:{client_port}")
+
+
+def test_without_a_health_listener_sigterm_skips_the_grace_period(ssh: SshServer) -> None:
+    start(ssh, "drain_grace_period = 5")
+    assert ssh.process is not None
+    signalled = time.monotonic()
+
+    assert ssh.process.stop() == 0, ssh.process.diagnostics()
+
+    assert time.monotonic() - signalled < 2.0
+    assert ssh.log.events("20263", "listeners close in 0 seconds")
+    assert not pid_file(ssh).exists()
+
+
+async def test_a_second_sigterm_during_the_drain_stops_at_once(ssh: SshServer) -> None:
+    start(ssh, "health_port = 0\ndrain_grace_period = 5")
+    process = ssh.process
+    assert process is not None
+
+    async with await ssh.connect("alice") as connection:
+        client_port = connection.get_extra_info("sockname")[1]
+        process.send(signal.SIGTERM)
+        await until(lambda: ssh.log.count("20263"), "event 20263")
+        hurried = time.monotonic()
+        process.send(signal.SIGTERM)
+
+        assert await exit_status(ssh) == 0, process.diagnostics()
+        assert time.monotonic() - hurried < 2.0, "the second signal did not skip the waiting"
+        await asyncio.wait_for(connection.wait_closed(), 5.0)
+
+    assert ssh.log.events("20264") == ["20264 Drain deadline reached: closing 1 open sessions."]
+    assert ssh.log.count("30015", f"127.0.0.1:{client_port} closed") == 1
+
+
+# -- ferryd drain -------------------------------------------------------------------------------
+
+
+def test_ferryd_drain_stops_the_running_node(ssh: SshServer) -> None:
+    start(ssh, "health_port = 0\ndrain_grace_period = 0.2")
+    assert ssh.process is not None
+    pid = ssh.process.process.pid
+
+    result = ssh.ferryd.run("drain", "--config-dir", ssh.config.path, "--node-name", NODE)
+
+    assert result.returncode == 0, result
+    lines = ssh.ferryd.output_lines(result)
+    assert lines[0].startswith(f"Draining node {NODE} (pid {pid}): "), lines
+    assert lines[-1] == f"Node {NODE} stopped."
+    assert ssh.process.wait_exit() == 0, ssh.process.diagnostics()
+    assert ssh.log.events("20002", "(SIGTERM)")
+    assert ssh.log.count("20263") == 1
+    assert not pid_file(ssh).exists()
+
+
+def test_ferryd_drain_without_a_running_node_names_the_pid_file(ssh: SshServer) -> None:
+    ssh.config.write(node_ini(ssh))
+
+    result = ssh.ferryd.run("drain", "--config-dir", ssh.config.path, "--node-name", NODE)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert f"no pid file {pid_file(ssh)}" in result.stderr
+    assert result.stderr.startswith("ferryd drain: ")
+
+
+@pytest.mark.parametrize(
+    "bystander_is",
+    ["sleep", "tail-of-a-ferryd-log"],
+)
+def test_ferryd_drain_refuses_a_pid_file_naming_another_program(
+    ssh: SshServer, tmp_path: Path, bystander_is: str
+) -> None:
+    """The node crashed, its pid file stayed, and the pid now belongs to something else."""
+    ssh.config.write(node_ini(ssh))
+    if bystander_is == "sleep":
+        command = ["sleep", "60"]
+    else:  # an administrator following the log in another terminal
+        log = tmp_path / "var" / "log" / "ferryd" / "audit.log"
+        log.parent.mkdir(parents=True)
+        log.touch()
+        command = ["tail", "-F", str(log)]
+    bystander = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        pid_file(ssh).write_text(f"{bystander.pid}\n")
+
+        result = ssh.ferryd.run("drain", "--config-dir", ssh.config.path, "--node-name", NODE)
+
+        assert result.returncode == 1
+        assert f"process {bystander.pid} named by {pid_file(ssh)} is not ferryd" in result.stderr
+        with pytest.raises(subprocess.TimeoutExpired):
+            bystander.wait(timeout=0.3)  # still running: it was not signalled
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+# -- health_port --------------------------------------------------------------------------------
+
+
+def test_a_busy_health_port_refuses_the_start(ssh: SshServer, busy_port: int) -> None:
+    ssh.config.write(node_ini(ssh, f"health_port = {busy_port}"))
+
+    process = ssh.ferryd.serve(ssh.config, "--node-name", NODE)
+
+    assert process.wait_exit() == 1, process.diagnostics()
+    problems = [line for line in process.stderr().splitlines() if line.strip()]
+    assert len(problems) == 1, process.diagnostics()
+    assert problems[0].startswith(f"{ssh.config.ini}"), problems
+    assert "[server] health_port" in problems[0]
+    assert f"cannot listen on 127.0.0.1:{busy_port}" in problems[0]
+    assert not pid_file(ssh).exists()
+
+
+def test_changing_health_port_moves_the_listener_or_keeps_it_when_busy(
+    ssh: SshServer, busy_port: int
+) -> None:
+    first = start(ssh, "health_port = 0")
+    assert ssh.process is not None
+    process = ssh.process
+
+    # Per-node values live in the override file; the node notices the change by itself.
+    # Not SIGHUP: the log file reopening it triggers races with the local-file handler
+    # writing 20262 (EBADF, event 20174), which loses the line this test waits for.
+    second = free_port()
+    ssh.config.write_override(f"[server]\nhealth_port = {second}\n")
+    assert health_port(ssh, count=2) == second
+    assert probe(second, LIVE).status == 200
+    process.wait_until(lambda: refuses(first), "the old health port to close")
+
+    ssh.config.write_override(f"[server]\nhealth_port = {busy_port}\n")
+    refused = process.wait_for_event(ssh.log, "20265")[-1]
+    assert f"127.0.0.1:{busy_port}" in refused
+    assert probe(second, LIVE).status == 200
+    assert probe(second, READY).status == 200
+    assert ssh.log.count("20262") == 2
