@@ -119,6 +119,13 @@ def _configuration(args: argparse.Namespace) -> Configuration:
     return load_configuration(args.config_dir, node=args.node_name, overrides=args.override)
 
 
+def _refused(error: ConfigurationError) -> int:
+    """A command that needs the configuration, which has problems: one line each."""
+    for problem in error.problems:
+        print(problem, file=sys.stderr)
+    return 1
+
+
 def _bans(args: argparse.Namespace) -> int:
     try:
         if args.bans_command == "list":
@@ -126,9 +133,7 @@ def _bans(args: argparse.Namespace) -> int:
             return 0
         lifted = asyncio.run(remove_bans(_configuration(args), args.address, args.scope))
     except ConfigurationError as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
-        return 1
+        return _refused(error)
     except (ValueError, StateStoreError) as error:
         print(f"ferryd bans {args.bans_command}: {error}", file=sys.stderr)
         return 1
@@ -144,9 +149,7 @@ def _drain(args: argparse.Namespace) -> int:
     try:
         drain(_configuration(args), wait=not args.no_wait)
     except ConfigurationError as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
-        return 1
+        return _refused(error)
     except (DrainError, PermissionError) as error:
         print(f"ferryd drain: {error}", file=sys.stderr)
         return 1

@@ -2,8 +2,9 @@
 
 This is the synchronous engine behind the ``local-file`` event handler.  The
 handler drives it from worker threads (``asyncio.to_thread``), one call at a
-time under its own lock (writes, SIGHUP reopens, close), so nothing here locks.  Every failure is a plain :class:`OSError` for the
-handler to turn into an event; the object stays usable afterwards because a
+time under its own lock (writes, SIGHUP reopens, close), so nothing here
+locks.  Every failure is a plain :class:`OSError` for the handler to turn into
+an event; the object stays usable afterwards because a
 closed file is simply reopened by the next :meth:`RotatingFile.write`.
 
 Rotation is only ever checked right before a write: a file that nobody writes
