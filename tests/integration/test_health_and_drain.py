@@ -385,6 +385,20 @@ def test_without_a_health_listener_sigterm_skips_the_grace_period(ssh: SshServer
     assert not pid_file(ssh).exists()
 
 
+def test_a_connection_that_never_logs_in_does_not_hold_the_drain(ssh: SshServer) -> None:
+    """A client that connected and said nothing (or stalls before its login) is not a
+    session to wait for: the drain ends about 10 s after it connected, not at drain_timeout."""
+    start(ssh, "drain_timeout = 60")
+    assert ssh.process is not None
+    with socket.create_connection(("127.0.0.1", ssh.port), timeout=5):
+        ssh.process.wait_for_event(ssh.log, "30014")
+        signalled = time.monotonic()
+        ssh.process.send(signal.SIGTERM)
+        assert ssh.process.wait_exit(timeout=20) == 0, ssh.process.diagnostics()
+    assert time.monotonic() - signalled < 15.0
+    assert ssh.log.count("30015", "(the service is stopping)") == 1, "the silent client was closed"
+
+
 async def test_a_second_sigterm_during_the_drain_stops_at_once(ssh: SshServer) -> None:
     start(ssh, "health_port = 0\ndrain_grace_period = 5")
     process = ssh.process

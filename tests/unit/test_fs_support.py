@@ -6,6 +6,7 @@ import errno
 import hashlib
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,3 +178,25 @@ def test_temp_names_fit_and_match_only_their_node() -> None:
     multibyte = temp_name("n", "é" * 127)
     assert len(multibyte.encode()) <= 255
     multibyte.encode().decode("utf-8")
+
+
+def test_only_the_login_that_creates_a_home_reports_it(tmp_path: Path) -> None:
+    """Two nodes logging the same new account in at once both find the home missing; only
+    the one whose mkdir made it says so (event 20042 is logged once)."""
+    home = tmp_path / "homes" / "new-account"
+    barrier = threading.Barrier(8)
+    results: list[bool] = []
+
+    def login() -> None:
+        fs = AccountFS(make_account(home, create_home=True), node_name="node1")
+        barrier.wait()
+        results.append(fs.prepare())
+
+    threads = [threading.Thread(target=login) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 7 + [True]
+    assert home.is_dir()
+    assert AccountFS(make_account(home, create_home=True), node_name="node1").prepare() is False

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,3 +131,40 @@ async def test_a_ban_made_while_a_refresh_reads_is_kept_and_not_reported_lifted(
         assert "50008" not in seen
     finally:
         await store.close()
+
+
+def _open_new_store(path: str, go: Any, answers: Any) -> None:
+    """In its own process, as a node: wait for the common start, then open the store."""
+    go.wait()
+
+    async def main() -> str:
+        coordinator = EmbeddedCoordinator(Path(path))
+        try:
+            await coordinator.open()
+            return "ok"
+        except Exception as error:
+            return f"{type(error).__name__}: {error}"
+        finally:
+            await coordinator.close()
+
+    answers.put(asyncio.run(main()))
+
+
+def test_nodes_opening_a_new_state_file_together_all_succeed(tmp_path: Path) -> None:
+    """Nodes started at the same moment on a new folder: none may fail to start with
+    "database is locked" (the switch to WAL mode does not wait for the other)."""
+    context = multiprocessing.get_context("fork")
+    results: list[str] = []
+    for trial in range(25):
+        path = str(tmp_path / f"state-{trial}.db3")
+        go, answers = context.Event(), context.Queue()
+        nodes = [context.Process(target=_open_new_store, args=(path, go, answers)) for _ in "ab"]
+        for node in nodes:
+            node.start()
+        time.sleep(0.05)
+        go.set()
+        results.extend(answers.get(timeout=30) for _ in nodes)
+        for node in nodes:
+            node.join()
+    failures = [r for r in results if r != "ok"]
+    assert not failures, failures

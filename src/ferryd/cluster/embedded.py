@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +28,25 @@ CREATE TABLE IF NOT EXISTS bans (
 """
 
 
+_BUSY_TIMEOUT = 5.0
+
+
+def _set_up(db: sqlite3.Connection) -> None:
+    """WAL mode and the tables. Nodes starting together on a new file race to switch it to
+    WAL, and the loser gets "database is locked" at once, without SQLite's busy wait: retry."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(_SCHEMA)
+
+
 class EmbeddedCoordinator:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -36,10 +56,12 @@ class EmbeddedCoordinator:
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(_SCHEMA)
+            db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT, isolation_level=None)
+            try:
+                _set_up(db)
+            except BaseException:
+                db.close()
+                raise
             self._db = db
         return self._db
 

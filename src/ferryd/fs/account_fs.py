@@ -43,9 +43,10 @@ class AccountFS:
             limit=account.file_write_size,
         )
 
-    def prepare(self) -> None:
-        """At login: create the home and folders the account needs; raise to refuse the login."""
-        prepare_account(self._jail, self._account)
+    def prepare(self) -> bool:
+        """At login: create the home and folders the account needs; raise to refuse the login.
+        True when the home was created now."""
+        return prepare_account(self._jail, self._account)
 
     def normalize(self, path: str | bytes, cwd: str = "/") -> str:
         """The absolute virtual path; ``..`` never climbs above ``/``."""

@@ -19,10 +19,13 @@ from ferryd.fs.names import normalize, split
 from ferryd.fs.oscalls import fix_folder_mode
 
 
-def prepare_account(jail: Jail, account: Account) -> None:
-    """Create what the account needs; raise ``FsError`` when the login must fail."""
+def prepare_account(jail: Jail, account: Account) -> bool:
+    """Create what the account needs; raise ``FsError`` when the login must fail.
+
+    True when this call created the home (two nodes logging the account in at once both
+    find it missing, only one creates it)."""
     mode = 0o777 & ~account.umask
-    _ensure_folder(account.home, mode, account.create_home, "home folder")
+    created = _ensure_folder(account.home, mode, account.create_home, "home folder")
     if account.create_home:
         for folder in account.virtual_folders:
             _ensure_folder(Path(folder.real), mode, True, f"virtual folder {folder.virtual}")
@@ -31,13 +34,17 @@ def prepare_account(jail: Jail, account: Account) -> None:
         _refuse_collision(jail, root)
     for entry in account.home_structure:
         make_folders(jail, normalize(entry), mode)
+    return created
 
 
-def _ensure_folder(path: Path, mode: int, create: bool, what: str) -> None:
-    """Create ``path`` and its missing parents with ``mode`` (trusted, configured paths)."""
+def _ensure_folder(path: Path, mode: int, create: bool, what: str) -> bool:
+    """Create ``path`` and its missing parents with ``mode`` (trusted, configured paths);
+    True when ``path`` itself was created here."""
     if path.is_dir():
-        return
+        return False
     if path.exists() or path.is_symlink():
+        if path.is_dir():  # another login (or node) made it a moment ago
+            return False
         raise FsError(errno.ENOTDIR, f"{what} is not a folder")
     if not create:
         raise FsError(errno.ENOENT, f"{what} does not exist")
@@ -46,6 +53,7 @@ def _ensure_folder(path: Path, mode: int, create: bool, what: str) -> None:
     while not (current.exists() or current.is_symlink()):
         missing.append(current)
         current = current.parent
+    created = False
     try:
         for folder in reversed(missing):
             try:
@@ -53,9 +61,13 @@ def _ensure_folder(path: Path, mode: int, create: bool, what: str) -> None:
             except FileExistsError:
                 continue
             os.chmod(folder, mode)
+            created = folder == path
     except OSError as error:
         code = error.errno or errno.EIO
         raise FsError(code, f"cannot create {what}: {os.strerror(code)}") from None
+    if not path.is_dir():  # what appeared there meanwhile is not a folder
+        raise FsError(errno.ENOTDIR, f"{what} is not a folder")
+    return created
 
 
 def _refuse_collision(jail: Jail, root: Root) -> None:

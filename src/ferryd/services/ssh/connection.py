@@ -31,7 +31,7 @@ class SshConnection(asyncssh.SSHServer):
         self._conn: asyncssh.SSHServerConnection | None = None
         self._arrival = arrival
         self.peer = arrival.peer
-        self._opened = time.monotonic()
+        self.opened = time.monotonic()
         self._last_activity = time.monotonic()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._key_decisions: dict[str, tuple[Decision, ComponentRef | None]] = {}
@@ -95,7 +95,7 @@ class SshConnection(asyncssh.SSHServer):
             account=self._account_ref(),
             address=self.peer.address,
             port=self.peer.port,
-            duration=round(time.monotonic() - self._opened, 3),
+            duration=round(time.monotonic() - self.opened, 3),
             reason=reason,
         )
 
@@ -194,16 +194,15 @@ class SshConnection(asyncssh.SSHServer):
             groups=", ".join(account.groups),
         )
         fs = AccountFS(account, node_name=self._service.configuration.node_name)
-        existed = await asyncio.to_thread(account.home.is_dir)
         try:
-            await asyncio.to_thread(fs.prepare)
+            created = await asyncio.to_thread(fs.prepare)
         except OSError as error:
             self._service.emit(
                 "20067", account=ref, username=account.name, reason=error.strerror or str(error)
             )
             self.close("home folder unusable")
             return None
-        if not existed:
+        if created:
             self._service.emit("20042", account=ref, username=account.name, path=str(account.home))
         self.touch()
         return fs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from ferryd.services.proxy_protocol import Arrival, ProxyRefused, arrive
 from ferryd.services.ssh.connection import SshConnection
 
 _LOGIN_TIMEOUT = 120.0
+_DRAIN_LOGIN_GRACE = 10.0  # seconds a drain waits for a connection that has not logged in
 
 
 def _key_paths(model: SshServiceModel, configuration: Configuration) -> list[Path]:
@@ -91,7 +93,10 @@ class SshService(Component[SshServiceModel]):
         self._connections.discard(connection)
 
     def busy(self) -> int:
-        return len(self._connections)
+        """Connections a drain waits for: logged-in ones, and ones still within a normal
+        login's time; a connection idle before login must not hold a stopping node."""
+        horizon = time.monotonic() - _DRAIN_LOGIN_GRACE
+        return sum(1 for c in self._connections if c.account is not None or c.opened > horizon)
 
     async def readiness(self) -> Readiness:
         if self._listener is None:
