@@ -71,3 +71,32 @@ def test_the_sftp_guide_example_behaves_as_its_comments_say(tmp_path: Path) -> N
         resolve_account(
             configuration, section.uuid, model, "192.0.2.7", now=datetime(2027, 7, 1, tzinfo=UTC)
         )
+
+
+HA_GUIDE = GUIDE.with_name("high-availability.md")
+
+
+def test_the_ha_guide_placement_example_is_valid_on_the_shared_configuration(
+    tmp_path: Path,
+) -> None:
+    """Blocks marked for the end-to-end tests run there; the others must load on top of the
+    shared server.ini they extend."""
+    text = HA_GUIDE.read_text()
+    shared = re.search(r"<!-- e2e: active-active/server.ini -->\n```ini\n(.*?)```", text, re.S)
+    assert shared is not None
+    loose = re.findall(r"(?<!-->\n)```ini\n(.*?)```", text, flags=re.DOTALL)
+    assert loose, "the guide's unmarked ini examples"
+    base = shared.group(1).replace("/srv/ferryd/files", str(tmp_path / "files"))
+    (tmp_path / "ssh_host_ed25519_key").write_bytes(
+        asyncssh.generate_private_key("ssh-ed25519").export_private_key()
+    )
+    # What each node's --override file adds (see the guide's node files).
+    (tmp_path / "server.override.ini").write_text("[services/sftp]\nport = 2222\n")
+    for example in loose:
+        (tmp_path / "server.ini").write_text(base + "\n" + example)
+        for node in ("node-a", "node-b"):
+            configuration = load_configuration(tmp_path, node=node)
+            assert preflight(configuration) == []
+        model = configuration.sections[("services", "partners-legacy")].model
+        assert getattr(model, "cluster_activation", None) == ("node-a",)
+        assert not model.placed_on("node-b")  # type: ignore[attr-defined]
