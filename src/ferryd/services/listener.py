@@ -83,6 +83,10 @@ class Listener:
             # The handler reports its own failures as events; the socket must not leak.
             connection.close()
 
+    def handing_over(self) -> bool:
+        """Whether connections accepted here are still being handled."""
+        return bool(self._pending)
+
     def close(self) -> None:
         """Stop accepting; the port is free again once this returns."""
         self._loop_task.cancel()

@@ -226,15 +226,19 @@ class SshService(Component[SshServiceModel]):
                 ) from None
             old, self._listener = self._listener, listener
             old.close()
-            self._retired.append(old)
+            self._retire(old)
         self._ssh_options = options
         self.model = model
         return Reconfigured.APPLIED
 
+    def _retire(self, listener: Listener) -> None:
+        """Keep a closed listener while connections it accepted are still being handed over."""
+        self._retired = [r for r in self._retired if r.handing_over()] + [listener]
+
     async def stop_accepting(self) -> None:
         if self._listener is not None:
             self._listener.close()
-            self._retired.append(self._listener)
+            self._retire(self._listener)
             self._listener = None
 
     async def stop(self, drain_timeout: float) -> None:
