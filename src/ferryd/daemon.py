@@ -175,13 +175,24 @@ class Node:
         if await asyncio.to_thread(self._stamps) != self._config_stamps:
             await self.reload("configuration files changed", reopen=False)
             return
-        for key, stamps in list(self._referenced.items()):
-            now = await asyncio.to_thread(_stamps_of, list(stamps))
-            if now != stamps:
-                self._referenced[key] = now
-                changed = [path for path, stamp in now.items() if stamps.get(path) != stamp]
-                async with self._reload_lock:
-                    await self.supervisor.refresh(key, changed)
+        async with self._reload_lock:
+            if self._stopping.is_set():
+                return
+            before = self._referenced
+            self._referenced = {
+                key: await asyncio.to_thread(_stamps_of, list(stamps))
+                for key, stamps in before.items()
+            }
+            await self._refresh(before, list(self._referenced))
+
+    async def _refresh(self, before: dict[Key, dict[Path, Stamp | None]], keys: list[Key]) -> None:
+        """Apply changed referenced files to the running ``keys`` that did not restart."""
+        for key in keys:
+            now = self._referenced.get(key)
+            if now is None or key not in before or before[key] == now:
+                continue
+            changed = [path for path, stamp in now.items() if before[key].get(path) != stamp]
+            await self.supervisor.refresh(key, changed)
 
     async def _open_state(self, configuration: Configuration) -> None:
         """The coordinator and the ban guard every service shares (bans outlive restarts)."""
@@ -231,14 +242,23 @@ class Node:
                 self.refused([Problem(where, 0, f"cannot load: {error}")])
                 return False
             else:
+                if self._stopping.is_set():
+                    return False  # the drain began while this was loading
                 self.health.last_refusal = ""
+                before = self._referenced
+                unchanged = list(self.supervisor.components)
                 if configuration.fingerprint != self.supervisor.current().fingerprint:
                     self._identify(configuration)
                     self._note_referenced(configuration)
                     report = await self.supervisor.apply(configuration)
+                    unchanged = report.unchanged
                     self._applied(configuration, report)
                     await self.health.apply(configuration, starting=False)
                     await self._follow(configuration)
+                else:
+                    self._note_referenced(configuration)
+                # A key or CA file may have changed with no change to its section.
+                await self._refresh(before, unchanged)
                 return True
             finally:
                 if reopen:
@@ -282,14 +302,17 @@ class Node:
         await self.shutdown(self.stop_reason)
 
     async def shutdown(self, reason: str) -> None:
+        self._stopping.set()
+        self.health.draining = True  # at once, even if a reload holds the lock a moment
         self.bus.emit("20002", reason=reason)
         if self._watch is not None:
             await self._watch.stop()
-        configuration = self.supervisor.configuration
-        drain = configuration.server.drain_timeout if configuration else 0.0
-        if configuration is not None:
-            await self._drain(configuration)
-        await self.supervisor.stop_all(drain)
+        async with self._reload_lock:  # a reload running now finishes first, or gives up
+            configuration = self.supervisor.configuration
+            drain = configuration.server.drain_timeout if configuration else 0.0
+            if configuration is not None:
+                await self._drain(configuration)
+            await self.supervisor.stop_all(drain)
         await self.health.stop()
         if self._guard_task is not None:
             self._guard_task.cancel()

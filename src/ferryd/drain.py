@@ -19,7 +19,7 @@ class DrainError(Exception):
     """The node cannot be asked to drain; the message says why and where we looked."""
 
 
-def running_pid(path: Path) -> int:
+def running_pid(path: Path, node_name: str) -> int:
     try:
         text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
@@ -34,10 +34,23 @@ def running_pid(path: Path) -> int:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         raise DrainError(f"process {pid} named by {path} is not running") from None
+    shown = b" ".join(argv).decode("utf-8", "replace")[:120]
     if not _is_ferryd_serve(argv):
-        shown = b" ".join(argv).decode("utf-8", "replace")[:80]
         raise DrainError(f"process {pid} named by {path} is not ferryd: {shown!r}")
+    named = _option(argv, b"--node-name")
+    if named is not None and named != node_name.encode():
+        # A shared folder's pid file read on the wrong host (containers reuse pids).
+        raise DrainError(f"process {pid} named by {path} is another node: {shown!r}")
     return pid
+
+
+def _option(argv: list[bytes], name: bytes) -> bytes | None:
+    for index, arg in enumerate(argv):
+        if arg == name and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(name + b"="):
+            return arg[len(name) + 1 :]
+    return None
 
 
 def _is_ferryd_serve(argv: list[bytes]) -> bool:
@@ -51,9 +64,12 @@ def _is_ferryd_serve(argv: list[bytes]) -> bool:
 def drain(configuration: Configuration, wait: bool, say: Callable[[str], None] = print) -> int:
     """Send SIGTERM to the node and, with ``wait``, return once it has exited."""
     path = configuration.node_path(configuration.server.pid_file)
-    pid = running_pid(path)
+    pid = running_pid(path, configuration.node_name)
     server = configuration.server
-    os.kill(pid, signal.SIGTERM)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        raise DrainError(f"process {pid} named by {path} has just exited") from None
     say(
         f"Draining node {configuration.node_name} (pid {pid}): it leaves the load balancer "
         f"now and stops within {server.drain_grace_period + server.drain_timeout:g} seconds."

@@ -206,3 +206,20 @@ async def test_ferryd_drain_finds_the_named_node_only(
     assert await node_b.logs_in("alice")
     wait_for(lambda: node_a.log.count("20263") == 1, what="node-a's drain event")
     assert node_b.log.count("20263") == 0
+
+
+async def test_ferryd_drain_refuses_a_pid_file_naming_another_node(
+    ssh: SshServer, nodes: tuple[Node, Node]
+) -> None:
+    """In containers pids repeat across hosts: node-a's pid file in the shared folder may name
+    a pid that is node-b's here. Draining node-a must not stop node-b."""
+    ssh.config.write(shared_ini(ssh, account_section("alice")))
+    node_b = nodes[1]
+    node_b.start()
+    assert node_b.process is not None
+    (ssh.config.path / "ferryd-node-a.pid").write_text(f"{node_b.process.process.pid}\n")
+    result = ssh.ferryd.run("drain", "--config-dir", ssh.config.path, "--node-name", "node-a")
+    assert result.returncode == 1
+    assert "is another node" in result.stderr, result.stderr
+    assert node_b.process.is_running()
+    assert await node_b.logs_in("alice")

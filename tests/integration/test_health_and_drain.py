@@ -506,8 +506,6 @@ def test_changing_health_port_moves_the_listener_or_keeps_it_when_busy(
     process = ssh.process
 
     # Per-node values live in the override file; the node notices the change by itself.
-    # Not SIGHUP: the log file reopening it triggers races with the local-file handler
-    # writing 20262 (EBADF, event 20174), which loses the line this test waits for.
     second = free_port()
     ssh.config.write_override(f"[server]\nhealth_port = {second}\n")
     assert health_port(ssh, count=2) == second
@@ -520,3 +518,38 @@ def test_changing_health_port_moves_the_listener_or_keeps_it_when_busy(
     assert probe(second, LIVE).status == 200
     assert probe(second, READY).status == 200
     assert ssh.log.count("20262") == 2
+
+
+def test_an_unusable_health_address_on_the_same_port_keeps_the_listener(ssh: SshServer) -> None:
+    """The port must be freed to bind another address on it; if that bind fails, the node
+    answers where it did before (a balancer must not see a healthy node vanish)."""
+    port = free_port()
+    start(ssh, f"health_port = {port}")
+    assert ssh.process is not None
+    ssh.config.write_override(f"[server]\nhealth_address = 192.0.2.1\nhealth_port = {port}\n")
+    refused = ssh.process.wait_for_event(ssh.log, "20265")[-1]
+    assert f"192.0.2.1:{port}" in refused
+    assert ssh.process.wait_until(lambda: probe(port, READY).status == 200, "readiness again")
+
+
+def test_probes_arriving_together_all_get_the_answer(ssh: SshServer) -> None:
+    """HAProxy and a monitoring system may ask in the same instant: both get 200."""
+    port = start(ssh, "health_port = 0")
+
+    async def together() -> list[int]:
+        async with httpx.AsyncClient(trust_env=False, timeout=5.0) as client:
+            url = f"http://127.0.0.1:{port}{READY}"
+            answers = await asyncio.gather(*(client.get(url) for _ in range(8)))
+        return [answer.status_code for answer in answers]
+
+    for _ in range(5):
+        assert asyncio.run(together()) == [200] * 8
+
+
+def test_head_requests_get_the_status_without_a_body(ssh: SshServer) -> None:
+    """`option httpchk HEAD /health/ready` is a common HAProxy setting."""
+    port = start(ssh, "health_port = 0")
+    response = httpx.head(f"http://127.0.0.1:{port}{READY}", timeout=5.0, trust_env=False)
+    assert response.status_code == 200
+    assert response.content == b""
+    assert probe(port, LIVE).status == 200, "the listener still answers"

@@ -167,3 +167,35 @@ async def test_a_broken_host_key_keeps_the_previous_one(ssh: SshServer) -> None:
     assert "ssh_host_ed25519_key" in failed, failed
     async with await ssh.connect("alice", password=PASSWORD) as after:
         assert host_key_of(after) == old_key
+
+
+async def test_a_key_rotated_with_watching_off_applies_on_sighup(ssh: SshServer) -> None:
+    ssh.config.write(
+        ssh.ini(accounts=account_section("alice")).replace(
+            "[server]\n", "[server]\nconfig_watch = no\n"
+        )
+    )
+    ssh.start()
+    key_path = ssh.config.path / "ssh_host_ed25519_key"
+    new = asyncssh.generate_private_key("ssh-ed25519")
+    replace_atomically(key_path, new.export_private_key().decode())
+    assert ssh.process is not None
+    ssh.process.hup()
+    ssh.process.wait_for_event(ssh.log, "20267", str(key_path))
+    async with await ssh.connect("alice", password=PASSWORD) as after:
+        assert host_key_of(after) == new.export_public_key().decode().split()[1]
+
+
+async def test_a_key_rotated_together_with_an_edit_is_applied(ssh: SshServer) -> None:
+    """One deployment changes server.ini and the key at once: both are applied."""
+    ssh.config.write(watched_only(ssh, account_section("alice")))
+    ssh.start()
+    key_path = ssh.config.path / "ssh_host_ed25519_key"
+    new = asyncssh.generate_private_key("ssh-ed25519")
+    replace_atomically(key_path, new.export_private_key().decode())
+    ssh.config.write(watched_only(ssh, account_section("alice") + "\n" + account_section("bob")))
+    assert await seconds_until_login(ssh, "bob") < LIVE_WITHIN
+    assert ssh.process is not None
+    ssh.process.wait_for_event(ssh.log, "20267", str(key_path))
+    async with await ssh.connect("bob", password=PASSWORD) as after:
+        assert host_key_of(after) == new.export_public_key().decode().split()[1]

@@ -472,6 +472,19 @@ async def test_optional_mode_serves_direct_clients_and_trusted_headers_only(
     assert not optional.log.events("30014", "192.0.2.81")
 
 
+def test_optional_mode_refuses_a_partial_header_from_an_untrusted_source_at_once(
+    optional: SshServer,
+) -> None:
+    """Three bytes of a signature decide it: no waiting (or polling) until the timeout."""
+    with balancer_socket(optional, STRANGER) as sock:
+        port = local_port(sock)
+        sock.sendall(b"PRO")
+        started = time.monotonic()
+        assert answer(sock) == b""
+        assert time.monotonic() - started < 1.0, "held until proxy_protocol_timeout"
+    event(optional, "30077", f"from {STRANGER}:{port} ")
+
+
 # -- the real address governs security -------------------------------------------------------
 
 

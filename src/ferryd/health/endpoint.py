@@ -8,6 +8,7 @@ be served; it fails as soon as the node starts draining, before anything else st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -60,38 +61,48 @@ class HealthEndpoint:
         wanted = None if server.health_port is None else (server.health_address, server.health_port)
         if wanted == self._bound:
             return
-        old, self._listener, self._bound = self._listener, None, None
-        if old is not None and (wanted is None or old.port == wanted[1]):
-            await old.stop()  # the same port: free it before binding again
-            old = None
-        if wanted is not None:
-            listener = HealthListener({"/health/live": self._live, "/health/ready": self._ready})
-            try:
-                await listener.start(*wanted)
-            except OSError as error:
-                reason = error.strerror or str(error)
-                if starting:
-                    message = f"cannot listen on {wanted[0]}:{wanted[1]}: {reason}"
-                    where = str(configuration.files[0])
-                    problem = Problem(where, 0, message, "server", "health_port")
-                    raise ConfigurationError([problem]) from None
-                self._bus.emit("20265", address=wanted[0], port=wanted[1], reason=reason)
-                self._listener, self._bound = old, (old.address, old.port) if old else None
-                return
-            self._listener, self._bound = listener, wanted
-            self._bus.emit(
-                "20262",
-                node_name=configuration.node_name,
-                address=wanted[0],
-                port=listener.port,
-            )
-        if old is not None:
-            await old.stop()
-
-    async def stop(self) -> None:
+        old = (self._listener.address, self._listener.port) if self._listener else None
+        if wanted is None:
+            await self._close()
+            return
+        if old is not None and old[1] == wanted[1]:
+            await self._close()  # the same port: free it before binding again
+        try:
+            listener = await self._listen(*wanted)
+        except OSError as error:
+            reason = error.strerror or str(error)
+            if starting:
+                message = f"cannot listen on {wanted[0]}:{wanted[1]}: {reason}"
+                where = str(configuration.files[0])
+                problem = Problem(where, 0, message, "server", "health_port")
+                raise ConfigurationError([problem]) from None
+            self._bus.emit("20265", address=wanted[0], port=wanted[1], reason=reason)
+            if old is not None and self._listener is None:
+                # Freed for nothing: answer where it answered before.
+                with contextlib.suppress(OSError):
+                    self._listener = await self._listen(*old)
+                    self._bound = old
+            return
         if self._listener is not None:
             await self._listener.stop()
-            self._listener = None
+        self._listener, self._bound = listener, wanted
+        self._bus.emit(
+            "20262", node_name=configuration.node_name, address=wanted[0], port=listener.port
+        )
+
+    async def _listen(self, address: str, port: int) -> HealthListener:
+        listener = HealthListener({"/health/live": self._live, "/health/ready": self._ready})
+        await listener.start(address, port)
+        return listener
+
+    async def _close(self) -> None:
+        if self._listener is not None:
+            await self._listener.stop()
+        self._listener = None
+        self._bound = None
+
+    async def stop(self) -> None:
+        await self._close()
         self._folders.close()
 
     # -- the answers -------------------------------------------------------------------

@@ -18,6 +18,7 @@ import h11
 
 _READ_TIMEOUT = 5.0
 _MAX_REQUEST = 16 * 1024
+_MAX_CONNECTIONS = 64  # probes are one at a time per balancer; more is someone else
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class HealthListener:
     def __init__(self, routes: dict[str, Route]) -> None:
         self._routes = routes
         self._server: asyncio.Server | None = None
+        self._open = 0
         self.address = ""
 
     @property
@@ -54,16 +56,21 @@ class HealthListener:
             self._server = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._open += 1
         connection = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_REQUEST)
         try:
+            if self._open > _MAX_CONNECTIONS:
+                return  # closed at once: a flood must not take the node's descriptors
             request = await asyncio.wait_for(self._request(reader, connection), _READ_TIMEOUT)
             if request is not None:
                 answer = await self._answer(request)
-                writer.write(self._response(connection, answer))
+                head_only = request.method == b"HEAD"
+                writer.write(self._response(connection, answer, head_only))
                 await writer.drain()
-        except (TimeoutError, OSError, h11.RemoteProtocolError):
+        except (TimeoutError, OSError, h11.ProtocolError):
             pass  # a probe that hung up or spoke garbage gets nothing
         finally:
+            self._open -= 1
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -85,8 +92,8 @@ class HealthListener:
                 return None
 
     async def _answer(self, request: h11.Request) -> Answer:
-        if request.method != b"GET":
-            return Answer(405, {"error": "only GET is answered here"})
+        if request.method not in (b"GET", b"HEAD"):
+            return Answer(405, {"error": "only GET and HEAD are answered here"})
         path = request.target.decode("ascii", "replace").split("?", 1)[0]
         route = self._routes.get(path)
         if route is None:
@@ -94,7 +101,8 @@ class HealthListener:
         return await route()
 
     @staticmethod
-    def _response(connection: h11.Connection, answer: Answer) -> bytes:
+    def _response(connection: h11.Connection, answer: Answer, head_only: bool) -> bytes:
+        """The status and JSON body; HEAD (some balancers' checks) gets the status alone."""
         body = (json.dumps(answer.body, indent=2) + "\n").encode("utf-8")
         head = h11.Response(
             status_code=answer.status,
@@ -105,7 +113,5 @@ class HealthListener:
                 ("Connection", "close"),
             ],
         )
-        return b"".join(
-            connection.send(event) or b""
-            for event in (head, h11.Data(data=body), h11.EndOfMessage())
-        )
+        events = [head] if head_only else [head, h11.Data(data=body)]
+        return b"".join(connection.send(e) or b"" for e in [*events, h11.EndOfMessage()])

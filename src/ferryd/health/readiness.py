@@ -95,31 +95,35 @@ class FolderChecks:
     def __init__(self) -> None:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ferryd-health")
         self._running: asyncio.Future[list[Check]] | None = None
+        self._wanted: list[Path] = []
         self._since = 0.0
 
     async def run(self, folders: Iterable[Path]) -> list[Check]:
+        """Checks of ``folders``; probes arriving together share one run on the thread."""
         wanted = list(folders)
-        if self._running is not None and not self._running.done():
-            waited = time.monotonic() - self._since
-            return [
-                Check(f"folder {f}", False, f"storage did not answer for {waited:.0f} s")
-                for f in wanted
-            ]
         loop = asyncio.get_running_loop()
-        self._since = time.monotonic()
-        self._running = loop.run_in_executor(
-            self._executor, lambda: [_check_folder(f) for f in wanted]
-        )
+        if self._running is None or self._running.done() or self._wanted != wanted:
+            if self._running is not None and not self._running.done():
+                waited = time.monotonic() - self._since
+                return _unanswered(wanted, f"storage did not answer for {waited:.0f} s")
+            self._since = time.monotonic()
+            self._wanted = wanted
+            self._running = loop.run_in_executor(
+                self._executor, lambda: [_check_folder(f) for f in wanted]
+            )
+        left = FOLDER_DEADLINE - (time.monotonic() - self._since)
         try:
-            return await asyncio.wait_for(asyncio.shield(self._running), FOLDER_DEADLINE)
+            return await asyncio.wait_for(asyncio.shield(self._running), max(left, 0.0))
         except TimeoutError:
-            return [
-                Check(f"folder {f}", False, f"no answer within {FOLDER_DEADLINE:g} s")
-                for f in wanted
-            ]
+            waited = time.monotonic() - self._since
+            return _unanswered(wanted, f"storage did not answer for {waited:.0f} s")
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _unanswered(folders: list[Path], detail: str) -> list[Check]:
+    return [Check(f"folder {f}", False, detail) for f in folders]
 
 
 def component_check(name: str, readiness: Readiness | None, failure: str | None) -> Check:

@@ -26,46 +26,57 @@ class Listener:
     Closing stops accepting only: connections already handed over carry on, and
     ``cancel_pending`` ends the ones still being handled (when their service stops)."""
 
-    def __init__(self, sock: socket.socket, handler: Handler) -> None:
-        self._sock = sock
+    def __init__(self, socks: list[socket.socket], handler: Handler) -> None:
+        self._socks = socks
         self._handler = handler
         self._pending: set[asyncio.Task[None]] = set()
-        self._loop_task = asyncio.create_task(self._accept_loop())
+        self._loops = [asyncio.create_task(self._accept_loop(sock)) for sock in socks]
 
     @classmethod
     async def open(cls, address: str, port: int, handler: Handler) -> Listener:
+        """Listen on every address ``address`` resolves to (a host name may give an IPv4
+        and an IPv6 one), all on the same port (the first one's when ``port`` is 0)."""
         loop = asyncio.get_running_loop()
         found = await loop.getaddrinfo(
             address or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
-        if not found:
+        unique = list(dict.fromkeys((f[0], f[1], f[2], f[4]) for f in found))
+        if not unique:
             raise OSError(errno.EADDRNOTAVAIL, f"no address for {address!r}")
-        family, kind, proto, _, where = found[0]
-        sock = socket.socket(family, kind, proto)
+        socks: list[socket.socket] = []
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(where)
-            sock.listen(_BACKLOG)
-            sock.setblocking(False)
+            for family, kind, proto, where in unique:
+                if socks and port == 0:
+                    where = (where[0], socks[0].getsockname()[1], *where[2:])
+                sock = socket.socket(family, kind, proto)
+                socks.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6 and len(unique) > 1:
+                    # Its IPv4 twin is bound separately; `::` alone stays dual-stack.
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(where)
+                sock.listen(_BACKLOG)
+                sock.setblocking(False)
         except OSError:
-            sock.close()
+            for sock in socks:
+                sock.close()
             raise
-        return cls(sock, handler)
+        return cls(socks, handler)
 
     @property
     def port(self) -> int:
-        return int(self._sock.getsockname()[1])
+        return int(self._socks[0].getsockname()[1])
 
-    async def _accept_loop(self) -> None:
+    async def _accept_loop(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                connection, _ = await loop.sock_accept(self._sock)
+                connection, _ = await loop.sock_accept(sock)
             except OSError as error:
                 if error.errno in _RESOURCE_ERRORS:
                     await asyncio.sleep(0.1)
                     continue
-                if self._sock.fileno() < 0:
+                if sock.fileno() < 0:
                     return
                 continue
             connection.setblocking(False)
@@ -89,8 +100,10 @@ class Listener:
 
     def close(self) -> None:
         """Stop accepting; the port is free again once this returns."""
-        self._loop_task.cancel()
-        self._sock.close()
+        for task in self._loops:
+            task.cancel()
+        for sock in self._socks:
+            sock.close()
 
     async def cancel_pending(self) -> None:
         for task in list(self._pending):

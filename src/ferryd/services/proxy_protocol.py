@@ -28,7 +28,7 @@ Mode = Literal["off", "optional", "required"]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _V1_LINE_LIMIT = 107  # the specification's longest v1 header, CRLF included
-_SIGNATURES = (b"PROXY ", b"\r\n\r\n\x00\r\nQUIT\n")
+_SIGNATURES = (b"PROXY ", b"\r\n\r\n\x00\r\nQUIT\n")  # v1, v2
 _READER = ProxyProtocolReader(ProxyProtocolDetect())
 
 
@@ -107,23 +107,18 @@ class _ExactReader:
 
 
 async def _starts_with_header(sock: socket.socket, via: Peer) -> bool:
-    """Peek (without consuming) until the first bytes tell a header from protocol data."""
+    """Whether the first byte (peeked, not consumed) can begin a header: both signatures
+    start with ``P`` or CR, and no SSH client starts that way (``SSH-``)."""
     loop = asyncio.get_running_loop()
     while True:
         try:
-            data = sock.recv(len(_SIGNATURES[1]), socket.MSG_PEEK)
+            first = sock.recv(1, socket.MSG_PEEK)
         except BlockingIOError:
-            data = None
-        if data == b"":
+            await _readable(loop, sock)
+            continue
+        if not first:
             raise ProxyRefused("the connection closed before sending anything", via)
-        if data is not None:
-            candidates = [s for s in _SIGNATURES if s.startswith(data[: len(s)])]
-            if not candidates:
-                return False
-            if any(len(data) >= len(s) for s in candidates):
-                return True
-        # Not enough bytes yet to decide: wait for more (a partial header is rare).
-        await _readable(loop, sock) if data is None else await asyncio.sleep(0.01)
+        return first in (b"P", b"\r")
 
 
 async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
@@ -190,16 +185,17 @@ async def arrive(
             f"{via.address} is not in proxy_protocol_trusted_sources (a header is required)",
             via,
         )
+    deadline = asyncio.get_running_loop().time() + timeout  # one for the whole header
     if mode == "optional":
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout_at(deadline):
                 if not await _starts_with_header(sock, via):
                     return Arrival(peer=via)
         except TimeoutError:
             # Silent so far: a client waiting for the server to speak first, not a header.
             return Arrival(peer=via)
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout_at(deadline):
             if not trusted_source:
                 raise ProxyRefused(
                     f"PROXY header from {via.address}, which is not in "
@@ -208,7 +204,8 @@ async def arrive(
                 )
             first = await _ExactReader(sock).readexactly(8)
             if not any(first.startswith(s[:8]) for s in _SIGNATURES):
-                raise ProxyRefused("no PROXY protocol header (proxy_protocol = required)", via)
+                expected = "proxy_protocol = required" if mode == "required" else "bad signature"
+                raise ProxyRefused(f"no PROXY protocol header ({expected})", via)
             version = 1 if first.startswith(b"PROXY ") else 2
             result = await _READER.read(_Prefixed(first, _ExactReader(sock)))
             return _arrival(result, via, version)

@@ -88,9 +88,9 @@ class ServerModel(SectionModel):
     )
     drain_timeout: Seconds = option(
         30.0,
-        doc="Seconds that open sessions and queued events get to finish when ferryd stops "
-        "(SIGTERM, SIGINT, `ferryd drain`); sessions still open then are closed (event "
-        "20264).",
+        doc="Seconds that open sessions get to finish once the listeners closed when ferryd "
+        "stops (SIGTERM, SIGINT, `ferryd drain`), and queued events then; sessions still "
+        "open are closed (event 20264).",
         example="120",
     )
     drain_grace_period: Seconds = option(

@@ -123,6 +123,8 @@ class SshService(Component[SshServiceModel]):
             "agent_forwarding": False,
             "x11_forwarding": False,
             "server_version": "ferryd",
+            # No GSS: without this asyncssh looks the host name up (DNS) for each connection.
+            "gss_host": None,
         }
 
     async def _sftp_factory(self, chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
@@ -212,9 +214,9 @@ class SshService(Component[SshServiceModel]):
     async def reconfigure(self, model: SshServiceModel) -> Reconfigured:
         """New options for new connections; a new address or port binds a new listener and
         closes the old one, while connections accepted by the old one carry on."""
-        assert self._listener is not None
         options = await self._prepare(model)
-        if (model.address, model.port) != (self.model.address, self.model.port):
+        moved = (model.address, model.port) != (self.model.address, self.model.port)
+        if moved and self._listener is not None:  # none once draining: nothing to move
             try:
                 listener = await self._listen(model)
             except OSError as error:
@@ -225,8 +227,9 @@ class SshService(Component[SshServiceModel]):
                     f"{self.model.address}:{self.port}"
                 ) from None
             old, self._listener = self._listener, listener
-            old.close()
-            self._retire(old)
+            if old is not None:
+                old.close()
+                self._retire(old)
         self._ssh_options = options
         self.model = model
         return Reconfigured.APPLIED

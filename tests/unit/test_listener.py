@@ -1,0 +1,57 @@
+"""The accept loop services share: every address a name resolves to, one port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from ferryd.services.listener import Listener
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+async def _greets(host: str, port: int) -> bytes:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        return await asyncio.wait_for(reader.read(100), 5)
+    finally:
+        writer.close()
+
+
+async def _hello(sock: socket.socket) -> None:
+    await asyncio.get_running_loop().sock_sendall(sock, b"hello")
+    sock.close()
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback on this machine")
+async def test_an_address_resolving_to_ipv4_and_ipv6_is_served_on_both() -> None:
+    """Here: no name, which resolves to the IPv4 and the IPv6 wildcard (as `localhost` does to
+    127.0.0.1 and ::1 on many systems); both get the same port."""
+    found = {i[0] for i in socket.getaddrinfo(None, 0, flags=socket.AI_PASSIVE)}
+    assert {socket.AF_INET, socket.AF_INET6} <= found
+    listener = await Listener.open("", 0, _hello)
+    try:
+        assert await _greets("127.0.0.1", listener.port) == b"hello"
+        assert await _greets("::1", listener.port) == b"hello"
+    finally:
+        listener.close()
+
+
+async def test_closing_frees_the_port_and_refuses_new_connections() -> None:
+    listener = await Listener.open("127.0.0.1", 0, _hello)
+    port = listener.port
+    assert await _greets("127.0.0.1", port) == b"hello"
+    listener.close()
+    with pytest.raises(OSError):
+        await _greets("127.0.0.1", port)
+    again = await Listener.open("127.0.0.1", port, _hello)  # the port is free again
+    again.close()
