@@ -25,6 +25,7 @@ from ferryd.fs.sweep import sweep_stale_uploads
 from ferryd.lifecycle import Component, Readiness, Reconfigured, State
 from ferryd.services.listener import Listener
 from ferryd.services.proxy_protocol import Arrival, ProxyRefused, arrive
+from ferryd.services.ssh.batching import BatchingServerConnection
 from ferryd.services.ssh.connection import SshConnection
 
 _LOGIN_TIMEOUT = 120.0
@@ -182,7 +183,18 @@ class SshService(Component[SshServiceModel]):
             )
             sock.close()
             return
-        await self._serve(sock, arrival)
+        try:
+            await self._serve(sock, arrival)
+        except Exception as error:
+            # Not a client's doing: say so, instead of a connection reset nobody can explain.
+            sock.close()
+            self.emit(
+                "30013",
+                account=AccountRef(name="", peer=arrival.peer),
+                address=arrival.peer.address,
+                port=arrival.peer.port,
+                reason=f"internal error: {error!r}",
+            )
 
     async def _serve(self, sock: socket.socket, arrival: Arrival) -> None:
         """Start asyncssh's server protocol on the socket, as ``asyncssh.listen`` does for
@@ -193,7 +205,7 @@ class SshService(Component[SshServiceModel]):
             self._ssh_options, server_factory=lambda: SshConnection(self, arrival)
         )
         loop = asyncio.get_running_loop()
-        await loop.create_connection(lambda: asyncssh.SSHServerConnection(loop, options), sock=sock)
+        await loop.create_connection(lambda: BatchingServerConnection(loop, options), sock=sock)
 
     @property
     def port(self) -> int:
