@@ -1,0 +1,1 @@
+"""Infrastructure of the benchmark: servers, clients, /proc readings and reports."""
