@@ -13,6 +13,8 @@ import asyncio
 from typing import Any, cast
 
 import asyncssh
+from asyncssh.constants import MSG_IGNORE
+from asyncssh.packet import String
 
 
 class BatchedWrites:
@@ -48,8 +50,25 @@ class BatchedWrites:
         return getattr(self._transport, name)
 
 
+_EMPTY_IGNORE = (String(b""),)
+
+
 class BatchingServerConnection(asyncssh.SSHServerConnection):
-    """asyncssh's server connection, writing through :class:`BatchedWrites`."""
+    """asyncssh's server connection, writing through :class:`BatchedWrites`, without an
+    empty SSH_MSG_IGNORE before every packet.
+
+    asyncssh puts one in front of each packet once encryption is on: a countermeasure
+    against chosen-plaintext attacks on CBC ciphers (RFC 4251, 9.3.1). With counter-mode
+    and AEAD ciphers it protects nothing, and it doubles the packets to frame, encrypt and
+    send. It is kept for CBC ciphers, which only ``ssh_cipher_list`` naming them enables.
+    """
+
+    def send_packet(self, pkttype: int, *args: bytes, handler: Any = None) -> None:
+        if pkttype == MSG_IGNORE and args == _EMPTY_IGNORE:
+            cipher = self.get_extra_info("send_cipher") or ""
+            if not str(cipher).endswith("-cbc"):
+                return
+        super().send_packet(pkttype, *args, handler=handler)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
