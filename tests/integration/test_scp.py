@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sshkit import SshServer, account_section
 
-USERS = ("single", "tree", "times", "scp-jailed")
+USERS = ("single", "tree", "times", "scp-jailed", "cut-eof", "cut-abort")
 OLD = 1_000_000_000  # 2001-09-09, far from "now" so a preserved time cannot be a coincidence
 
 
@@ -186,3 +186,28 @@ def test_without_scp_option_sftp_based_scp_uploads_and_reports_success(
 
     assert upload.returncode == 0, "scp reported a failure for an upload that worked"
     assert download.returncode == 0, "scp reported a failure for a download that worked"
+
+
+@pytest.mark.parametrize("cut", ["eof", "abort"])
+async def test_scp_upload_cut_short_is_not_published(server: SshServer, cut: str) -> None:
+    """SCP announces the size, then sends the bytes: a client that stops early (its input
+    ends, or the connection drops) left an incomplete file, which atomic mode never shows."""
+    user = f"cut-{cut}"
+    conn = await server.connect(user)
+    process = await conn.create_process("scp -t /cut.bin", encoding=None)
+    assert await process.stdout.readexactly(1) == b"\0"
+    process.stdin.write(b"C0644 1000000 cut.bin\n")
+    assert await process.stdout.readexactly(1) == b"\0"
+    process.stdin.write(b"x" * 1000)
+    await process.stdin.drain()
+    if cut == "eof":
+        process.stdin.write_eof()
+        await process.stdout.read()  # the server answers and ends the session
+    else:
+        conn.abort()
+        await conn.wait_closed()  # the blocking wait below would keep the loop from sending
+    assert server.process is not None
+    server.process.wait_for_event(server.log, "30042", f"/cut.bin by {user} failed")
+    conn.close()
+    assert not (server.home(user) / "cut.bin").exists(), "a cut SCP upload was published"
+    assert not server.log.events("30068", "/cut.bin"), "reported as uploaded"

@@ -351,6 +351,10 @@ class SftpSession(asyncssh.SFTPServer):
         # runs after the last one.
         if isinstance(handle, WriteHandle) and sys._getframe(1).f_code is _SESSION_CLEANUP:
             return  # exit() aborts it as its upload_mode says; it was never closed
+        if isinstance(handle, WriteHandle) and self._scp_input_cut():
+            self._open.discard(file_obj)
+            await self._abandon(file_obj, "the client stopped sending before the end of file")
+            return
         self._touch()
         self._open.discard(file_obj)
         duration = round(time.monotonic() - file_obj.started, 3)
@@ -376,27 +380,42 @@ class SftpSession(asyncssh.SFTPServer):
             "30068", handle.virtual, handle.real, size=handle.bytes_written, duration=duration
         )
 
+    async def _abandon(self, opened: _Opened, reason: str) -> None:
+        """An upload that was cut: dropped, or published if resumable (its upload_mode)."""
+        handle = opened.handle
+        assert isinstance(handle, WriteHandle)
+        try:
+            await asyncio.to_thread(handle.abort)
+        except OSError as error:  # reported, and the other files are still cleaned up
+            reason += f"; cleaning it up failed: {error.strerror or error}"
+        self._event(
+            "30042",
+            handle.virtual,
+            handle.real,
+            size=handle.bytes_written,
+            duration=round(time.monotonic() - opened.started, 3),
+            reason=reason,
+        )
+
+    def _scp_input_cut(self) -> bool:
+        """SCP has no CLOSE request: asyncssh closes the file when the announced size has
+        arrived, and also when the input ended first. The client sends nothing else before
+        the server's answer, so input that has ended (end of file, or the connection gone)
+        means the file is incomplete. asyncssh has no public getter for the receiving side;
+        its state is read defensively (an unknown state counts as still open)."""
+        if self._subsystem != "SCP":
+            return False
+        receiving = getattr(self._chan, "_recv_state", "open")
+        return self._chan.is_closing() or receiving != "open"
+
     async def exit(self) -> None:
         """The session ended: uploads still open were cut and follow their upload_mode."""
         for opened in list(self._open):
-            handle = opened.handle
             self._open.discard(opened)
-            if isinstance(handle, ReadHandle):
-                handle.close()
-                continue
-            reason = "the session ended before the file was closed"
-            try:
-                await asyncio.to_thread(handle.abort)
-            except OSError as error:  # reported, and the other files are still cleaned up
-                reason += f"; cleaning it up failed: {error.strerror or error}"
-            self._event(
-                "30042",
-                handle.virtual,
-                handle.real,
-                size=handle.bytes_written,
-                duration=round(time.monotonic() - opened.started, 3),
-                reason=reason,
-            )
+            if isinstance(opened.handle, ReadHandle):
+                opened.handle.close()
+            else:
+                await self._abandon(opened, "the session ended before the file was closed")
         self._emit(
             "30012",
             account=self._account,
