@@ -177,8 +177,12 @@ def _refused(
 async def _observe(
     scope: LoginScope, credentials: Credentials, result: ChainResult, screen: Screen | Refusal
 ) -> None:
-    """Count the attempt toward bans: the policy's, and every ``ip-time-ban`` method's."""
-    accepted = result.decision.outcome is Outcome.ACCEPT
+    """Count a failed attempt toward bans: the policy's, and every ``ip-time-ban`` method's.
+
+    An accepted attempt counts for nothing here: a key offer is accepted before its signature
+    is checked, so only :func:`completed` (the login done) may clear failures."""
+    if result.decision.outcome is Outcome.ACCEPT:
+        return
     for uuid in scope.methods:
         method = scope.find(("authentications", uuid))
         observe = getattr(method, "observe", None)
@@ -192,9 +196,7 @@ async def _observe(
         return
     address = credentials.peer.address
     try:
-        if accepted:
-            await guard.succeeded(policy.scope, address)
-        elif counts_as_failure(credentials, result.decision):
+        if counts_as_failure(credentials, result.decision):
             ban = await guard.failed(
                 policy.scope,
                 address,
@@ -205,15 +207,43 @@ async def _observe(
             if ban is not None:
                 announce_ban(scope.emit, ban)
     except Exception as error:
-        scope.emit(
-            "20256",
-            account=None,
-            username=credentials.username,
-            credentials_type=credentials.type,
-            method_name=policy.uuid,
-            method_type="security-policy",
-            reason=f"ban state unavailable: {error}",
-        )
+        _ban_state_unavailable(scope, credentials.username, credentials.type, policy, error)
+
+
+def _ban_state_unavailable(
+    scope: LoginScope, username: str, credentials_type: str, policy: ActivePolicy, error: Exception
+) -> None:
+    scope.emit(
+        "20256",
+        account=None,
+        username=username,
+        credentials_type=credentials_type,
+        method_name=policy.uuid,
+        method_type="security-policy",
+        reason=f"ban state unavailable: {error}",
+    )
+
+
+async def completed(
+    scope: LoginScope, username: str, credentials_type: str, peer_address: str
+) -> None:
+    """The login is done (a key's signature checked too): the failures counted against the
+    address are forgiven, for the policy and every ``ip-time-ban`` method."""
+    for uuid in scope.methods:
+        method = scope.find(("authentications", uuid))
+        forgive = getattr(method, "completed", None)
+        if forgive is not None:
+            with contextlib.suppress(Exception):  # the policy below meets the same store
+                await forgive(peer_address)
+    policy, guard = scope.policy, scope.guard
+    if policy is None or guard is None:
+        return
+    if policy.screen_address(guard, peer_address) is not Screen.CHECK:
+        return
+    try:
+        await guard.succeeded(policy.scope, peer_address)
+    except Exception as error:
+        _ban_state_unavailable(scope, username, credentials_type, policy, error)
 
 
 async def _delay(

@@ -33,6 +33,10 @@ class SecurityGuard:
         # before them must not drop them (or call them lifted).
         self._changes = 0
         self._made: dict[tuple[str, str], int] = {}
+        # Where this node counted failures: only there does a success clear anything, so a
+        # successful login costs no store write (a count made on another node stays until
+        # its window passes).
+        self._counted: set[tuple[str, str]] = set()
 
     def banned(self, scope: str, address: str) -> Ban | None:
         ban = self._bans.get((scope, address))
@@ -75,6 +79,7 @@ class SecurityGuard:
         if after_count <= 0:
             return None
         now = time.time()
+        self._counted.add((scope, address))
         count = await self.coordinator.count_failure(scope, address, now, interval)
         if count < after_count:
             return None
@@ -86,7 +91,10 @@ class SecurityGuard:
         return ban
 
     async def succeeded(self, scope: str, address: str) -> None:
-        await self.coordinator.clear_failures(scope, address)
+        """A completed login (not merely an accepted key offer, which proves nothing)."""
+        if (scope, address) in self._counted:
+            self._counted.discard((scope, address))
+            await self.coordinator.clear_failures(scope, address)
 
 
 class Screen(enum.Enum):

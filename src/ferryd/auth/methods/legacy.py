@@ -53,9 +53,7 @@ class IpTimeBanAuthentication(StatelessMethod[IpTimeBanAuthenticationModel]):
         if guard is None:
             return
         address = credentials.peer.address
-        if decision.outcome is Outcome.ACCEPT:
-            await guard.succeeded(self.scope, address)
-        elif counts_as_failure(credentials, decision):
+        if counts_as_failure(credentials, decision):
             ban = await guard.failed(
                 self.scope,
                 address,
@@ -65,3 +63,8 @@ class IpTimeBanAuthentication(StatelessMethod[IpTimeBanAuthenticationModel]):
             )
             if ban is not None:
                 announce_ban(self.emit, ban)
+
+    async def completed(self, address: str) -> None:
+        """Called by the chain once a login from ``address`` is complete."""
+        if self.context.guard is not None:
+            await self.context.guard.succeeded(self.scope, address)

@@ -193,6 +193,8 @@ class SshConnection(asyncssh.SSHServer):
             method_type=method.type if method else "-",
             groups=", ".join(account.groups),
         )
+        scope = chain.login_scope(self._service)
+        await chain.completed(scope, account.name, credentials_type, self.peer.address)
         fs = AccountFS(account, node_name=self._service.configuration.node_name)
         try:
             created = await asyncio.to_thread(fs.prepare)
