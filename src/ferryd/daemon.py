@@ -172,18 +172,14 @@ class Node:
         }
 
     async def _config_maybe_changed(self) -> None:
-        if await asyncio.to_thread(self._stamps) != self._config_stamps:
+        """Reload when a configuration file, or a file it references, changed."""
+        main, referenced = await asyncio.to_thread(self._all_stamps)
+        if main != self._config_stamps or referenced != self._referenced:
             await self.reload("configuration files changed", reopen=False)
-            return
-        async with self._reload_lock:
-            if self._stopping.is_set():
-                return
-            before = self._referenced
-            self._referenced = {
-                key: await asyncio.to_thread(_stamps_of, list(stamps))
-                for key, stamps in before.items()
-            }
-            await self._refresh(before, list(self._referenced))
+
+    def _all_stamps(self) -> tuple[tuple[Stamp | None, ...], dict[Key, dict[Path, Stamp | None]]]:
+        referenced = {key: _stamps_of(list(stamps)) for key, stamps in self._referenced.items()}
+        return self._stamps(), referenced
 
     async def _refresh(self, before: dict[Key, dict[Path, Stamp | None]], keys: list[Key]) -> None:
         """Apply changed referenced files to the running ``keys`` that did not restart."""
@@ -246,19 +242,20 @@ class Node:
                     return False  # the drain began while this was loading
                 self.health.last_refusal = ""
                 before = self._referenced
-                unchanged = list(self.supervisor.components)
-                if configuration.fingerprint != self.supervisor.current().fingerprint:
+                changed = configuration.fingerprint != self.supervisor.current().fingerprint
+                if changed:
                     self._identify(configuration)
-                    self._note_referenced(configuration)
-                    report = await self.supervisor.apply(configuration)
-                    unchanged = report.unchanged
+                self._note_referenced(configuration)
+                # Always reconciled, even unchanged: a component that failed to start or to
+                # take a change is tried again (a freed port, a fixed key file).
+                report = await self.supervisor.apply(configuration)
+                if changed or report.changed:
                     self._applied(configuration, report)
+                if changed:
                     await self.health.apply(configuration, starting=False)
                     await self._follow(configuration)
-                else:
-                    self._note_referenced(configuration)
                 # A key or CA file may have changed with no change to its section.
-                await self._refresh(before, unchanged)
+                await self._refresh(before, report.unchanged)
                 return True
             finally:
                 if reopen:

@@ -70,6 +70,13 @@ class ReconcileReport:
     unchanged: list[Key] = field(default_factory=list)
     failed: list[tuple[Key, str]] = field(default_factory=list)
 
+    @property
+    def changed(self) -> bool:
+        """Whether anything was started, stopped, changed or failed."""
+        return bool(
+            self.started or self.stopped or self.reconfigured or self.restarted or self.failed
+        )
+
 
 class Supervisor:
     def __init__(self, bus: EventBus) -> None:
@@ -91,7 +98,8 @@ class Supervisor:
         """Make ``new`` the running configuration; the previous one is what runs until now."""
         old = self.configuration
         self.configuration = new
-        self.generation += 1
+        if old is None or old.fingerprint != new.fingerprint:
+            self.generation += 1
         return await self.reconcile(old, new, drain_timeout)
 
     async def reconcile(

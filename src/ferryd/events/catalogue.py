@@ -362,7 +362,8 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         ["kind", "type", "name", "family", "files"],
         "A file the component reads besides server.ini (SSH host keys, a CA bundle) "
         "changed and is used for new connections; open sessions carry on. A file that "
-        "cannot be used gives 20158 and the previous one stays in use.",
+        "cannot be used is refused like a broken edit (20010) and the previous one stays in "
+        "use.",
     ),
     _define(
         "30011",
