@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -421,3 +422,38 @@ def test_invalid_settings_are_rejected() -> None:
         RotatingFile("x", rotate_at_size=-1)
     with pytest.raises(ValueError):
         RotatingFile("x", rotate_count=-2)
+
+
+def test_reopens_and_a_close_from_other_threads_lose_no_write(tmp_path: Path) -> None:
+    """The handler writes on one worker thread while SIGHUP reopens on another, and a
+    cancelled write still runs while the handler closes the file at stop."""
+    path = tmp_path / "busy.log"
+    rotating = RotatingFile(str(path))
+    rotating.open()
+    lines = 20000
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for number in range(lines):
+                rotating.write(f"line {number}\n".encode())
+        except BaseException as error:  # the assertion below reports it
+            errors.append(error)
+        finally:
+            done.set()
+
+    def reopener() -> None:
+        while not done.is_set():
+            rotating.reopen()
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reopener)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rotating.close()
+    assert errors == [], "a write met a file closed under it"
+    written = path.read_text().splitlines()
+    assert len(written) == lines, f"{lines - len(written)} writes lost"
+    assert written == [f"line {number}" for number in range(lines)]

@@ -39,15 +39,6 @@ def _unwritable(path: Path) -> str | None:
 class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
     live_options = EventHandler.live_options | {"entry_content"}
     _file: RotatingFile | None = None
-    _using: asyncio.Lock | None = None
-
-    @property
-    def _file_lock(self) -> asyncio.Lock:
-        """One call into the file at a time: a SIGHUP reopen must not close the file under
-        a write running on another thread (its entries would be lost)."""
-        if self._using is None:
-            self._using = asyncio.Lock()
-        return self._using
 
     @classmethod
     def preflight(cls, section: Section, configuration: Configuration) -> list[Problem]:
@@ -98,9 +89,8 @@ class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
         for event in events:
             line = render_event(template, event)
             lines.append(line if line.endswith("\n") else line + "\n")
-        async with self._file_lock:
-            data = "".join(lines).encode("utf-8")
-            rotations = await asyncio.to_thread(self._file.write, data)
+        data = "".join(lines).encode("utf-8")
+        rotations = await asyncio.to_thread(self._file.write, data)
         for rotation in rotations:
             self._report(rotation)
 
@@ -115,8 +105,7 @@ class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
     async def reopen(self) -> None:
         if self._file is not None:
             try:
-                async with self._file_lock:
-                    await asyncio.to_thread(self._file.reopen)
+                await asyncio.to_thread(self._file.reopen)
             except OSError as error:
                 # Entries wait for the next write, which opens the file again or fails visibly.
                 reason = f"cannot reopen: {error.strerror or error}"
@@ -126,6 +115,5 @@ class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
 
     async def close(self) -> None:
         if self._file is not None:
-            async with self._file_lock:
-                await asyncio.to_thread(self._file.close)
+            await asyncio.to_thread(self._file.close)
             self._file = None

@@ -1,11 +1,12 @@
 """Append-only file with size, schedule and external rotation (SFTPPlus ``local-file``).
 
 This is the synchronous engine behind the ``local-file`` event handler.  The
-handler drives it from worker threads (``asyncio.to_thread``), one call at a
-time under its own lock (writes, SIGHUP reopens, close), so nothing here
-locks.  Every failure is a plain :class:`OSError` for the handler to turn into
-an event; the object stays usable afterwards because a
-closed file is simply reopened by the next :meth:`RotatingFile.write`.
+handler drives it from worker threads (``asyncio.to_thread``): a write, a SIGHUP
+reopen and the final close may overlap, and a cancelled ``to_thread`` keeps
+running in its thread, so each public call holds the file's own lock.  Every
+failure is a plain :class:`OSError` for the handler to turn into an event; the
+object stays usable afterwards because a closed file is simply reopened by the
+next :meth:`RotatingFile.write`.
 
 Rotation is only ever checked right before a write: a file that nobody writes
 to is never rotated, which keeps the engine free of timers and threads.
@@ -17,6 +18,7 @@ import contextlib
 import io
 import os
 import re
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple
@@ -68,6 +70,7 @@ class RotatingFile:
         self._size = 0
         self._ident: tuple[int, int] = (0, 0)
         self._next_rotation: datetime | None = None
+        self._lock = threading.Lock()
 
     @property
     def path(self) -> str:
@@ -81,21 +84,27 @@ class RotatingFile:
 
     def open(self) -> None:
         """Open (creating the file, not its folder) and start the rotation schedule."""
-        self.close()
-        self._open_file()
-        if self._rotate_on is not None:
-            self._next_rotation = self._rotate_on.next_after(self._clock())
+        with self._lock:
+            self._close()
+            self._open_file()
+            if self._rotate_on is not None:
+                self._next_rotation = self._rotate_on.next_after(self._clock())
 
     def reopen(self) -> None:
         """Reopen ``path``, e.g. on SIGHUP after logrotate moved the file.
 
         The rotation schedule is kept: it belongs to the handler, not the file.
         """
-        self.close()
-        self._ensure_open()
+        with self._lock:
+            self._close()
+            self._ensure_open()
 
     def close(self) -> None:
         """Close the file; safe to call repeatedly."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         file, self._file = self._file, None
         if file is not None:
             file.close()
@@ -108,6 +117,10 @@ class RotatingFile:
         """
         if not data:
             return []
+        with self._lock:
+            return self._write(data)
+
+    def _write(self, data: bytes) -> list[RotationEvent]:
         self._ensure_open()
         if self._rotate_external:
             self._follow_external()
@@ -124,7 +137,7 @@ class RotatingFile:
         except OSError:
             # Drop the descriptor so the next write reopens and re-reads the size.
             with contextlib.suppress(OSError):
-                self.close()
+                self._close()
             raise
         self._size += len(data)
         return events
@@ -197,7 +210,7 @@ class RotatingFile:
             self._size = 0
             return RotationEvent(self._path, "", size, True)
         target = make_room()
-        self.close()
+        self._close()
         os.rename(self._path, target)
         self._open_file()
         return RotationEvent(self._path, target, size, False)
