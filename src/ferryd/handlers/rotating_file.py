@@ -96,8 +96,11 @@ class RotatingFile:
         The rotation schedule is kept: it belongs to the handler, not the file.
         """
         with self._lock:
-            self._close()
-            self._ensure_open()
+            self._reopen()
+
+    def _reopen(self) -> None:
+        self._close()
+        self._ensure_open()
 
     def close(self) -> None:
         """Close the file; safe to call repeatedly."""
@@ -166,10 +169,10 @@ class RotatingFile:
         try:
             stat = os.stat(self._path)
         except OSError:
-            self.reopen()
+            self._reopen()
             return
         if (stat.st_dev, stat.st_ino) != self._ident:
-            self.reopen()
+            self._reopen()
         else:
             # Picks up copy-and-truncate rotation done by other tools.
             self._size = stat.st_size
