@@ -106,6 +106,8 @@ class Supervisor:
         self, old: Configuration | None, new: Configuration, drain_timeout: float = 0.0
     ) -> ReconcileReport:
         report = ReconcileReport()
+        # The same files again (SIGHUP, a referenced file): only what failed is tried again.
+        retried = old is not None and old.fingerprint == new.fingerprint
         wanted = {s.key: s for s in new.components()}
         for key in reversed(list(self.components)):
             section = wanted.get(key)
@@ -127,6 +129,10 @@ class Supervisor:
                 report.unchanged.append(key)
             elif await self._reconfigure(section, running, report):
                 continue
+            elif retried:
+                # Its restart failed before and it runs its previous options: restarting it
+                # again on every reload would cut its sessions each time for nothing.
+                report.unchanged.append(key)
             else:
                 await self._restart(section, running, report, drain_timeout)
         return report
