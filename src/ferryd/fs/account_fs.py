@@ -43,6 +43,12 @@ class AccountFS:
             limit=account.file_write_size,
         )
 
+    @classmethod
+    def prepared(cls, account: Account, node_name: str) -> tuple[AccountFS, bool]:
+        """A login's filesystem, its home created if needed (True then). Blocking."""
+        fs = cls(account, node_name=node_name)
+        return fs, fs.prepare()
+
     def prepare(self) -> bool:
         """At login: create the home and folders the account needs; raise to refuse the login.
         True when the home was created now."""

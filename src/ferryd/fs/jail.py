@@ -87,8 +87,8 @@ class Jail:
     def __init__(self, home: Path, folders: Iterable[VirtualFolder]) -> None:
         self._home = str(home)
         self._folders = tuple(folders)
-        self.home = self._root("/", self._home)
-        self.folders: tuple[Root, ...] = ()
+        self.home: Root
+        self.folders: tuple[Root, ...]
         self.refresh()
 
     @staticmethod

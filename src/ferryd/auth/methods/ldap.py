@@ -98,7 +98,8 @@ class LdapAuthentication(Component[LdapAuthenticationModel]):
 
     async def start(self) -> None:
         """Check the options (a missing CA file fails the start); the server may be down."""
-        settings = Settings.from_model(self.model, self.configuration)
+        # Loads the CA file: off the loop.
+        settings = await asyncio.to_thread(Settings.from_model, self.model, self.configuration)
         self._executor = ThreadPoolExecutor(
             POOL_SIZE, thread_name_prefix=f"ldap-{self.context.uuid}"
         )
@@ -130,7 +131,8 @@ class LdapAuthentication(Component[LdapAuthenticationModel]):
     async def reconfigure(self, model: LdapAuthenticationModel) -> Reconfigured:
         """Any change: new settings and new connections; invalid ones are refused (20158) and
         the previous settings stay."""
-        settings = Settings.from_model(model, self.configuration)  # raises: the old one stays
+        # Raises for a bad CA file: the old settings stay.
+        settings = await asyncio.to_thread(Settings.from_model, model, self.configuration)
         old, self._directory = self._directory, Directory(settings)
         self.model = model
         if old is not None and self._executor is not None:

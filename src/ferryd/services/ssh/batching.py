@@ -63,10 +63,15 @@ class BatchingServerConnection(asyncssh.SSHServerConnection):
     send. It is kept for CBC ciphers, which only ``ssh_cipher_list`` naming them enables.
     """
 
+    _cbc_for: object = None  # the cipher name the decision below was made for
+    _cbc = False
+
     def send_packet(self, pkttype: int, *args: bytes, handler: Any = None) -> None:
         if pkttype == MSG_IGNORE and args == _EMPTY_IGNORE:
-            cipher = self.get_extra_info("send_cipher") or ""
-            if not str(cipher).endswith("-cbc"):
+            cipher = self.get_extra_info("send_cipher")
+            if cipher is not self._cbc_for:  # once per key exchange, not per packet
+                self._cbc_for, self._cbc = cipher, str(cipher or "").endswith("-cbc")
+            if not self._cbc:
                 return
         super().send_packet(pkttype, *args, handler=handler)
 

@@ -195,9 +195,11 @@ class SshConnection(asyncssh.SSHServer):
         )
         scope = chain.login_scope(self._service)
         await chain.completed(scope, account.name, credentials_type, self.peer.address)
-        fs = AccountFS(account, node_name=self._service.configuration.node_name)
+        node_name = self._service.configuration.node_name
         try:
-            created = await asyncio.to_thread(fs.prepare)
+            # Building the jail resolves its roots, and preparing may create folders: a
+            # filesystem call can block, so all of it runs off the loop.
+            fs, created = await asyncio.to_thread(AccountFS.prepared, account, node_name)
         except OSError as error:
             self._service.emit(
                 "20067", account=ref, username=account.name, reason=error.strerror or str(error)

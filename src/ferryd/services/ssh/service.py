@@ -144,8 +144,10 @@ class SshService(Component[SshServiceModel]):
 
     async def _prepare(self, model: SshServiceModel) -> asyncssh.SSHServerConnectionOptions:
         """Options built once (keys read once) and shared by every new connection."""
-        options = self._options(model)
-        return await asyncio.to_thread(lambda: asyncssh.SSHServerConnectionOptions(**options))
+        # Reading the key files may block (a network filesystem): off the loop, like the rest.
+        return await asyncio.to_thread(
+            lambda: asyncssh.SSHServerConnectionOptions(**self._options(model))
+        )
 
     async def _listen(self, model: SshServiceModel) -> Listener:
         listener = await Listener.open(model.address, model.port, self._accepted)

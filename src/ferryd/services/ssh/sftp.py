@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import os
 import sys
@@ -22,6 +23,7 @@ from asyncssh.sftp import SFTPServerHandler
 
 from ferryd.events.event import AccountRef
 from ferryd.fs.account_fs import AccountFS
+from ferryd.fs.errors import fs_error
 from ferryd.fs.reading import ReadHandle
 from ferryd.fs.uploads import WriteHandle
 
@@ -307,7 +309,7 @@ class SftpSession(asyncssh.SFTPServer):
         assert isinstance(file_obj, _Opened)
         handle = file_obj.handle
         if not isinstance(handle, WriteHandle):
-            raise PermissionError(13, "file is open for reading only")
+            raise fs_error(errno.EACCES, handle.virtual, "file is open for reading only")
         return handle.pwrite(offset, data)
 
     def fstat(self, file_obj: object) -> os.stat_result:
@@ -329,7 +331,7 @@ class SftpSession(asyncssh.SFTPServer):
                 mtime=float(times[1]) if times[1] is not None else None,
             )
         elif attrs.size is not None:
-            raise PermissionError(13, "file is open for reading only")
+            raise fs_error(errno.EACCES, handle.virtual, "file is open for reading only")
         else:
             self._setstat(handle.virtual, attrs)
 
