@@ -56,7 +56,7 @@ def preflight(configuration: Configuration) -> list[Problem]:
     for section in configuration.components():
         model = section.model
         assert isinstance(model, ComponentModel)
-        if model.enabled and model.placed_on(configuration.node_name):
+        if model.runs_on(configuration.node_name):
             problems.extend(component_class(section).preflight(section, configuration))
     return problems
 
@@ -112,14 +112,14 @@ class Supervisor:
         for key in reversed(list(self.components)):
             section = wanted.get(key)
             model = section.model if section else None
-            if not isinstance(model, ComponentModel) or not self._should_run(model, new):
+            if not isinstance(model, ComponentModel) or not model.runs_on(new.node_name):
                 await self._stop(key, drain_timeout)
                 report.stopped.append(key)
         for key, section in wanted.items():
             model = section.model
             assert isinstance(model, ComponentModel)
             running = self.components.get(key)
-            if not self._should_run(model, new):
+            if not model.runs_on(new.node_name):
                 if model.enabled and (old is None or old.sections.get(key) != section):
                     self._not_placed(section, model, new)
                 continue
@@ -189,7 +189,7 @@ class Supervisor:
         for section in configuration.components():
             model = section.model
             assert isinstance(model, ComponentModel)
-            if self._should_run(model, configuration):
+            if model.runs_on(configuration.node_name):
                 files = component_class(section).referenced_files(model, configuration)
                 if files:
                     found[section.key] = files
@@ -237,9 +237,6 @@ class Supervisor:
             "name": component.ref.name,
             "family": kind,
         }
-
-    def _should_run(self, model: ComponentModel, configuration: Configuration) -> bool:
-        return model.enabled and model.placed_on(configuration.node_name)
 
     def _not_placed(self, section: Section, model: ComponentModel, new: Configuration) -> None:
         self.bus.emit(

@@ -37,7 +37,7 @@ from ferryd.auth.policy import (
 from ferryd.config.configuration import Configuration
 from ferryd.config.models import ComponentModel, ServiceModel
 from ferryd.events.event import AccountRef, ComponentRef, Peer
-from ferryd.lifecycle import Component, State
+from ferryd.lifecycle import Component
 
 Finder = Callable[[tuple[str, str]], Component[Any] | None]
 
@@ -97,18 +97,15 @@ async def _run_methods(
         model = section.model if section else None
         model = model if isinstance(model, ComponentModel) else None
         ref = _method_ref(uuid, model)
-        if model is not None and (
-            not model.enabled or not model.placed_on(configuration.node_name)
-        ):
+        if model is not None and not model.runs_on(configuration.node_name):
             why = "disabled" if not model.enabled else "not placed on this node"
             _method_event(scope, "20111", credentials, account, ref, why)
             continue
         method = scope.find(("authentications", uuid))
-        if method is not None and method.state in (State.STOPPING, State.STOPPED):
-            _method_event(scope, "20111", credentials, account, ref, "stopped")
-            continue
         if method is None or not hasattr(method, "authenticate"):
-            reason = "the method is not running (it failed to start)"
+            # The supervisor lists a component only while it runs (after its start, until
+            # its stop begins): absent here means it failed to start or is being restarted.
+            reason = "the method is not running (it failed to start, or is restarting)"
             _method_event(scope, "20256", credentials, account, ref, reason)
             return ChainResult(Decision(Outcome.FAILED, reason), ref)
         decision: Decision = await method.authenticate(credentials)

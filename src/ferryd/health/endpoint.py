@@ -153,7 +153,7 @@ class HealthEndpoint:
         for section in configuration.components():
             model = section.model
             assert isinstance(model, ComponentModel)
-            if not (model.enabled and model.placed_on(configuration.node_name)):
+            if not model.runs_on(configuration.node_name):
                 continue
             name = f"{section.kind}/{section.uuid}"
             component = components.get(section.key)

@@ -70,7 +70,7 @@ def storage_folders(configuration: Configuration) -> list[Path]:
         model = section.model
         if not isinstance(model, LocalFileHandlerModel):
             continue
-        if model.enabled and model.placed_on(configuration.node_name):
+        if model.runs_on(configuration.node_name):
             folders.append(configuration.node_path(model.path).parent)
     folders.append(configuration.resolve_path(configuration.server.state_database).parent)
     return list(dict.fromkeys(folders))

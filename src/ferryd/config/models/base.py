@@ -70,6 +70,10 @@ class ComponentModel(SectionModel):
     def placed_on(self, node_name: str) -> bool:
         return "all" in self.cluster_activation or node_name in self.cluster_activation
 
+    def runs_on(self, node_name: str) -> bool:
+        """Enabled and placed on this node: the one rule for whether it should run here."""
+        return self.enabled and self.placed_on(node_name)
+
 
 class EventHandlerModel(ComponentModel):
     """SFTPPlus's filters and failure policy, common to every handler type (reference 5.1)."""
