@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hakit import Daemon, wait_for
+from hakit import Daemon
+from tests.integration.polling import wait_for
 
 EXECUTABLE = "haproxy"
 

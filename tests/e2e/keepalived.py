@@ -28,7 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hakit import Daemon, pid_alive, wait_for
+from hakit import Daemon, pid_alive
+from tests.integration.polling import wait_for
 
 PREFIX = "ferryd-e2e-"
 SUBNET_PREFIX = 24

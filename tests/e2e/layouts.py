@@ -12,10 +12,11 @@ from pathlib import Path
 
 import asyncssh
 from clients import CLIENT_ADDRESS, connect, write_client_key
-from hakit import doc_block, free_port
+from hakit import doc_block
 from haproxy import HAProxy
 from keepalived import Keepalived, NetnsLab
 from nodes import Cluster, Node, shared_ini
+from tests.integration.sshkit import free_port
 
 BACKEND = "ferryd"  # the guide's haproxy.cfg backend
 GUIDE_NODE_ADDRESSES = {"node-a": "10.0.0.11", "node-b": "10.0.0.12"}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
-from hakit import doc_block, replace_atomically, wait_for
+from hakit import doc_block
 from tests.integration.conftest import (
     READY_EVENT,
     ConfigFolder,
@@ -29,7 +29,8 @@ from tests.integration.conftest import (
     ServeProcess,
     ferryd_command,
 )
-from tests.integration.sshkit import LENIENT_POLICY
+from tests.integration.polling import wait_for
+from tests.integration.sshkit import LENIENT_POLICY, replace_atomically
 
 HOST_KEY = asyncssh.generate_private_key("ssh-ed25519")  # every node shows clients the same
 GUIDE_STORAGE = "/srv/ferryd/files"

@@ -31,9 +31,9 @@ from clients import (
     proxy_header,
     sftp_batch,
 )
-from hakit import async_wait_for
 from layouts import BACKEND, LOOPBACK, ActiveActive
 from nodes import CONFIGURATION_REFUSED, DRAIN_DEADLINE, DRAINING, PROXY_REFUSED, Node
+from tests.integration.polling import async_wait_for
 from tests.integration.sshkit import account_section
 
 pytestmark = pytest.mark.ha

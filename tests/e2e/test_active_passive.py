@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from clients import sftp_batch
-from hakit import wait_for
 from layouts import CLIENT_IN_NAMESPACE, GUIDE_SSH_PORT, VIRTUAL_ADDRESS, ActivePassive
 from nodes import DRAINING, UPLOADED
+from tests.integration.polling import wait_for
 from tests.integration.sshkit import account_section
 
 pytestmark = pytest.mark.ha

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +20,16 @@ from typing import Any, TypeVar
 
 import pytest
 
+if __package__:  # imported as tests.integration.conftest, as the end-to-end tests do
+    from .polling import DEFAULT_TIMEOUT, wait_for
+else:  # pytest's own import, with this folder on sys.path
+    from polling import DEFAULT_TIMEOUT, wait_for
+
 T = TypeVar("T")
 
 MAIN_FILE = "server.ini"
 OVERRIDE_FILE = "server.override.ini"
 READY_EVENT = "20181"
-DEFAULT_TIMEOUT = 10.0
-POLL_INTERVAL = 0.05
 
 
 def ferryd_command() -> list[str]:
@@ -43,24 +45,6 @@ def clean_environment(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "FERRYD_NODE_NAME"}
     env.update(extra)
     return env
-
-
-def wait_for(
-    predicate: Callable[[], T],
-    *,
-    timeout: float = DEFAULT_TIMEOUT,
-    what: str = "condition",
-    interval: float = POLL_INTERVAL,
-) -> T:
-    """Poll ``predicate`` until it returns something truthy; return it or fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def line_of(text: str, needle: str, occurrence: int = 1) -> int:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import ldap3
 from ldap3.core.exceptions import LDAPException
+from sshkit import free_port
 from testpki import CertificateAuthority
 
 SLAPD = "/usr/sbin/slapd"
@@ -68,13 +68,6 @@ dn: ou=partners,{SUFFIX}
 objectClass: organizationalUnit
 ou: partners
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def ssha(password: str) -> str:

@@ -2,14 +2,18 @@
 
 ``SshServer`` writes a configuration folder with a host key, one SSH service on a free port
 (``port = 0``; the real port is read from event 30076) and accounts given by the test, starts
-``ferryd serve`` and offers the OpenSSH ``sftp``/``scp`` command lines and an asyncssh client.
+``ferryd serve`` and offers the OpenSSH ``sftp``/``scp`` command lines and an asyncssh client,
+waits for its events, and tells whether (and how soon) an account can log in.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import subprocess
 import textwrap
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +22,11 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from ferryd.auth.passwords import hash_password
+
+if __package__:  # imported as tests.integration.sshkit, as the end-to-end tests do
+    from .polling import async_wait_for
+else:  # imported by the integration tests, with this folder on sys.path
+    from polling import async_wait_for
 
 if TYPE_CHECKING:  # conftest is pytest's to import; at run time the fixture hands these over
     from conftest import ConfigFolder, Ferryd, LogFile, ServeProcess
@@ -65,6 +74,30 @@ LENIENT_POLICY = """
     source_ip_ban_after_count = 0
     failed_login_delay = 0
 """
+_LISTENING = re.compile(r"30076 SSH service (?P<name>\S+) listening on \S+:(?P<port>\d+)\.")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the kernel's choice for port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def replace_atomically(path: Path, text: str) -> None:
+    """Save ``path`` as editors and provisioning tools do: write a hidden temporary file
+    beside it and rename it over (a new inode, never a half-written file)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def listening_port(line: str) -> int:
+    """The port of a 30076 line (``SSH service NAME listening on ADDRESS:PORT.``)."""
+    found = _LISTENING.fullmatch(line)
+    assert found, f"not a 30076 line: {line!r}"
+    return int(found.group("port"))
 
 
 @dataclass
@@ -77,21 +110,26 @@ class SshServer:
     homes: Path = field(init=False)
     process: ServeProcess | None = None
     port: int = 0
+    # The log the helpers read; nodes sharing one folder each log to their own file, and
+    # ``dataclasses.replace(server, log_file=..., process=None)`` gives a node its own view.
+    log_file: str = "log/audit.log"
 
     def __post_init__(self) -> None:
         self.homes = self.root / "homes"
         self.homes.mkdir(parents=True, exist_ok=True)
         key_path = self.root / "conf" / "ssh_host_ed25519_key"
         key_path.parent.mkdir(parents=True, exist_ok=True)
-        _HOST_KEY.write_private_key(str(key_path))
+        if not key_path.exists():  # another view of the same folder leaves the files alone
+            _HOST_KEY.write_private_key(str(key_path))
         key_file = self.root / "client_key"
-        _CLIENT_KEY.write_private_key(str(key_file))
-        key_file.chmod(0o600)
+        if not key_file.exists():
+            _CLIENT_KEY.write_private_key(str(key_file))
+            key_file.chmod(0o600)
         self.client_key_file = key_file
 
     @property
     def log(self) -> LogFile:
-        return self.config.log()
+        return self.config.log(self.log_file)
 
     def ini(
         self,
@@ -156,11 +194,8 @@ class SshServer:
         if parts or not self.config.ini.exists():
             self.write(**parts)
         before = self.log.count("30076") if self.log.path.exists() else 0
-        self.process = self.ferryd.start(self.config, *args)
-        line = self.process.wait_for_event(self.log, "30076", count=before + 1)[-1]
-        found = re.search(r":(\d+)\.$", line)
-        assert found, line
-        self.port = int(found.group(1))
+        self.process = self.ferryd.start(self.config, *args, log=self.log)
+        self.port = listening_port(self.wait_event("30076", count=before + 1))
         return self.process
 
     def reload(self, **parts: str) -> None:
@@ -177,6 +212,21 @@ class SshServer:
 
     def home(self, name: str) -> Path:
         return self.homes / name
+
+    # -- events -----------------------------------------------------------------------
+
+    def wait_event(
+        self, event_id: str, containing: str = "", count: int = 1, log: LogFile | None = None
+    ) -> str:
+        """Wait until the log (``log``, else this server's) holds ``count`` lines of
+        ``event_id`` containing ``containing``; the last such line. Fails at once if ferryd
+        exited."""
+        assert self.process is not None, "ferryd is not started"
+        return self.process.wait_for_event(log or self.log, event_id, containing, count)[-1]
+
+    def service_port(self, name: str) -> int:
+        """The port the SSH service ``name`` listens on, from its latest 30076 line."""
+        return listening_port(self.wait_event("30076", f"SSH service {name} listening on "))
 
     # -- OpenSSH clients --------------------------------------------------------------
 
@@ -251,13 +301,19 @@ class SshServer:
         *,
         password: str | None = None,
         key: asyncssh.SSHKey | None = None,
+        port: int | None = None,
+        source: str | None = None,
         **options: object,
     ) -> asyncssh.SSHClientConnection:
-        """An asyncssh connection; with neither password nor key, the shared client key."""
+        """An asyncssh connection to ``port`` (else :attr:`port`), from the local address
+        ``source`` if given; with neither password nor key, the shared client key. With a
+        password and no key, only the password is offered."""
         keys = [key] if key is not None else ([] if password is not None else [_CLIENT_KEY])
+        if source is not None:
+            options["local_addr"] = (source, 0)
         return await asyncssh.connect(
             "127.0.0.1",
-            self.port,
+            port or self.port,
             username=user,
             password=password,
             client_keys=keys,
@@ -265,3 +321,29 @@ class SshServer:
             preferred_auth="publickey,password" if keys else "password",
             **options,  # type: ignore[arg-type]
         )
+
+    async def can_log_in(
+        self, user: str, *, password: str = PASSWORD, port: int | None = None, **options: object
+    ) -> bool:
+        """True when the password login succeeds and an SFTP session works; False when the
+        login is refused. Any other failure (no listener, a dropped connection) is raised."""
+        try:
+            async with (
+                await self.connect(user, password=password, port=port, **options) as conn,
+                conn.start_sftp_client() as sftp,
+            ):
+                await sftp.listdir(".")
+        except asyncssh.PermissionDenied:
+            return False
+        return True
+
+    async def seconds_until_login(self, user: str, limit: float, port: int | None = None) -> float:
+        """Try password logins from now until one succeeds; the seconds that took. Fails the
+        test when ``limit`` seconds pass first."""
+        started = time.monotonic()
+        await async_wait_for(
+            lambda: self.can_log_in(user, port=port),
+            timeout=limit,
+            what=f"{user} to log in",
+        )
+        return time.monotonic() - started

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -48,7 +47,6 @@ class Setup:
     broken: IdentityService  # answers 500 to everyone
     secure: IdentityService  # HTTPS, certificate from the trusted CA
     down: str  # a URL nothing listens on
-    ports: dict[str, int]
 
     def parts(self, *, api_key: str = API_KEY, at_start: bool = False) -> dict[str, str]:
         """The server.ini of the module (as sshkit ``ini`` parts); reload tests vary it."""
@@ -133,16 +131,6 @@ test_at_start = yes
 """ + _service("at-start", "http-at-start")
 
 
-def listening_ports(server: SshServer) -> dict[str, int]:
-    """Service name -> port, from the 30076 lines (the last one of each name wins)."""
-    ports = {}
-    for line in server.log.events("30076"):
-        found = re.search(r"SSH service (\S+) listening on [\d.]+:(\d+)\.$", line)
-        if found:
-            ports[found.group(1)] = int(found.group(2))
-    return ports
-
-
 @pytest.fixture(scope="module")
 def setup(module_ssh: Callable[[str], SshServer]) -> Iterator[Setup]:
     ssh = module_ssh("auth-http")
@@ -161,10 +149,9 @@ def setup(module_ssh: Callable[[str], SshServer]) -> Iterator[Setup]:
         for service in services:
             service.start()
         identity, broken, secure = services
-        result = Setup(ssh, root, identity, broken, secure, down_url(), {})
+        result = Setup(ssh, root, identity, broken, secure, down_url())
         ssh.start(**result.parts())
-        result.ports = listening_ports(ssh)
-        ssh.port = result.ports["sftp"]
+        ssh.port = ssh.service_port("sftp")  # for the OpenSSH client
         yield result
     finally:
         for service in services:
@@ -175,18 +162,11 @@ def setup(module_ssh: Callable[[str], SshServer]) -> Iterator[Setup]:
 
 
 async def connect(
-    setup: Setup, user: str, *, service: str = "sftp", password: str | None = PASSWORD
+    setup: Setup, user: str, *, service: str = "sftp"
 ) -> asyncssh.SSHClientConnection:
     """A password login (asyncssh) to one of the module's SSH services."""
-    return await asyncssh.connect(
-        "127.0.0.1",
-        setup.ports[service],
-        username=user,
-        password=password,
-        client_keys=[],
-        known_hosts=None,
-        preferred_auth="password",
-    )
+    port = setup.ssh.service_port(service)
+    return await setup.ssh.connect(user, password=PASSWORD, port=port)
 
 
 async def refused(setup: Setup, user: str, *, service: str = "sftp") -> float:
@@ -196,11 +176,6 @@ async def refused(setup: Setup, user: str, *, service: str = "sftp") -> float:
         async with await connect(setup, user, service=service):
             pass
     return time.monotonic() - started
-
-
-def event(setup: Setup, event_id: str, containing: str) -> str:
-    assert setup.ssh.process is not None
-    return setup.ssh.process.wait_for_event(setup.ssh.log, event_id, containing)[-1]
 
 
 def no_secret_logged(setup: Setup) -> None:
@@ -222,7 +197,7 @@ async def test_204_accepts_with_the_default_group_home(setup: Setup) -> None:
             await file.write("from dora\n")
 
     assert (setup.ssh.home("dora") / "hello.txt").read_text() == "from dora\n"
-    line = event(setup, "20137", "dora authenticated with password")
+    line = setup.ssh.wait_event("20137", "dora authenticated with password")
     assert line.endswith("by http method http-main (groups DEFAULT_GROUP).")
 
 
@@ -295,10 +270,8 @@ async def test_200_account_sets_home_groups_folders_and_permissions(setup: Setup
     assert (home / "inbox" / "order.csv").read_text() == "id\n1\n"
     assert (home / "outbox" / "archive").is_dir()
     assert not (home / "top-level.csv").exists()
-    event(
-        setup,
-        "20137",
-        "carol authenticated with password by http method http-main (groups partners)",
+    setup.ssh.wait_event(
+        "20137", "carol authenticated with password by http method http-main (groups partners)"
     )
 
 
@@ -323,7 +296,7 @@ def test_openssh_key_login_sends_the_key_blob_and_never_a_password(
     assert blob in [r.credentials["content"] for r in requests]
     assert {r.credentials["type"] for r in requests} == {"ssh-key"}
     assert not any(PASSWORD.encode() in r.raw for r in requests)
-    event(setup, "20137", "sam authenticated with ssh-key by http method http-main")
+    setup.ssh.wait_event("20137", "sam authenticated with ssh-key by http method http-main")
 
 
 # -- unknown, rejected, failed ---------------------------------------------------------------
@@ -334,15 +307,21 @@ async def test_401_lets_the_next_method_decide(setup: Setup) -> None:
         pass
 
     assert setup.identity.requests_for("app-user")
-    line = event(setup, "20255", "method http-main does not know app-user")
+    line = setup.ssh.wait_event("20255", "method http-main does not know app-user")
     assert f"{setup.identity.url} does not know the account (401)" in line
-    event(setup, "20137", "app-user authenticated with password by application method")
+    setup.ssh.wait_event("20137", "app-user authenticated with password by application method")
 
 
 async def test_401_with_no_next_method_is_refused_as_unknown(setup: Setup) -> None:
-    await refused(setup, "nobody", service="only-http")
+    setup.identity.answer("somebody", Answer(204))
 
-    event(setup, "20081", "No authentication method knows nobody")
+    await refused(setup, "nobody", service="only-http")
+    async with await connect(setup, "somebody", service="only-http"):
+        pass
+
+    setup.ssh.wait_event("20081", "No authentication method knows nobody")
+    # The later login's 20137 is written after anything nobody's refusal caused.
+    setup.ssh.wait_event("20137", "somebody authenticated with password by http method")
     assert setup.ssh.log.count("20137", "nobody authenticated") == 0
 
 
@@ -365,7 +344,7 @@ async def test_403_rejects_with_the_service_message(
 
     await refused(setup, user)
 
-    line = event(setup, "20142", f"Login of {user} with password rejected by http method")
+    line = setup.ssh.wait_event("20142", f"Login of {user} with password rejected by http method")
     assert line.endswith(f"{setup.identity.url} refused the login (403): {message}")
     no_secret_logged(setup)
 
@@ -375,7 +354,7 @@ async def test_unexpected_status_rejects_naming_it(setup: Setup) -> None:
 
     await refused(setup, "teapot")
 
-    line = event(setup, "20142", "Login of teapot with password rejected")
+    line = setup.ssh.wait_event("20142", "Login of teapot with password rejected")
     assert line.endswith(f"{setup.identity.url} answered with status 418 (I'm a teapot)")
 
 
@@ -384,7 +363,9 @@ async def test_server_error_means_the_method_cannot_decide(setup: Setup) -> None
 
     await refused(setup, "oops")
 
-    line = event(setup, "20256", "Login of oops refused: http method http-main could not decide")
+    line = setup.ssh.wait_event(
+        "20256", "Login of oops refused: http method http-main could not decide"
+    )
     assert f"{setup.identity.url}: server error 500 (Internal Server Error)" in line
 
 
@@ -393,7 +374,7 @@ async def test_a_reason_never_quotes_the_password(setup: Setup) -> None:
 
     await refused(setup, "echo")
 
-    line = event(setup, "20142", "Login of echo with password rejected")
+    line = setup.ssh.wait_event("20142", "Login of echo with password rejected")
     assert line.endswith("refused the login (403): wrong password '***' for echo")
     no_secret_logged(setup)
 
@@ -404,7 +385,7 @@ async def test_slow_service_is_refused_within_the_timeout(setup: Setup) -> None:
     took = await refused(setup, "sloth")
 
     assert took < TIMEOUT + 3
-    line = event(setup, "20256", "Login of sloth refused")
+    line = setup.ssh.wait_event("20256", "Login of sloth refused")
     assert f"{setup.identity.url}: no answer within {TIMEOUT} seconds" in line
 
 
@@ -442,7 +423,7 @@ async def test_invalid_200_answer_is_refused_naming_the_key(
 
     await refused(setup, user)
 
-    line = event(setup, "20256", f"Login of {user} refused")
+    line = setup.ssh.wait_event("20256", f"Login of {user} refused")
     assert f"invalid response from {setup.identity.url}: {reason}" in line
 
 
@@ -454,10 +435,10 @@ async def test_account_options_refused_by_ferryd_reject_naming_the_option(setup:
     await refused(setup, "greedy")
     await refused(setup, "lost")
 
-    line = event(setup, "20142", "Login of greedy with password rejected")
+    line = setup.ssh.wait_event("20142", "Login of greedy with password rejected")
     assert f"account from {setup.identity.url} refused: permissions: " in line
     assert "unknown permission 'allow-everything'" in line
-    line = event(setup, "20142", "Login of lost with password rejected")
+    line = setup.ssh.wait_event("20142", "Login of lost with password rejected")
     assert line.endswith("refused: group 'no-such-group' does not exist")
 
 
@@ -470,8 +451,12 @@ async def test_first_url_down_the_second_answers(setup: Setup) -> None:
     async with await connect(setup, "felix", service="failover"):
         pass
 
-    event(setup, "20137", "felix authenticated with password by http method http-down-first")
-    line = event(setup, "20260", f"HTTP identity URL {setup.down} suspended for 300 seconds")
+    setup.ssh.wait_event(
+        "20137", "felix authenticated with password by http method http-down-first"
+    )
+    line = setup.ssh.wait_event(
+        "20260", f"HTTP identity URL {setup.down} suspended for 300 seconds"
+    )
     assert line.endswith("cannot connect: Connection refused")
 
 
@@ -484,7 +469,7 @@ async def test_a_5xx_url_is_suspended_and_skipped_by_later_logins(setup: Setup) 
 
     assert len(setup.broken.requests_for("susan")) == 1  # the second login went straight on
     assert len(setup.identity.requests_for("susan")) == 2
-    line = event(setup, "20260", f"HTTP identity URL {setup.broken.url} suspended")
+    line = setup.ssh.wait_event("20260", f"HTTP identity URL {setup.broken.url} suspended")
     assert line.endswith("server error 500 (Internal Server Error)")
     assert setup.ssh.log.count("20260", setup.broken.url) == 1
 
@@ -499,7 +484,7 @@ async def test_https_with_the_trusted_ca_logs_in(setup: Setup) -> None:
         pass
 
     assert setup.secure.requests_for("tess")
-    event(setup, "20137", "tess authenticated with password by http method http-tls")
+    setup.ssh.wait_event("20137", "tess authenticated with password by http method http-tls")
 
 
 async def test_https_with_an_untrusted_certificate_is_refused(setup: Setup) -> None:
@@ -508,7 +493,7 @@ async def test_https_with_an_untrusted_certificate_is_refused(setup: Setup) -> N
     await refused(setup, "ursula", service="untrusted")
 
     assert setup.secure.requests_for("ursula") == []
-    line = event(setup, "20256", "Login of ursula refused: http method http-untrusted")
+    line = setup.ssh.wait_event("20256", "Login of ursula refused: http method http-untrusted")
     assert f"{setup.secure.url}: the server's TLS certificate is not trusted" in line
 
 
@@ -534,17 +519,14 @@ async def test_reconfigured_headers_apply_to_the_next_login_without_restart(setu
 async def test_test_at_start_with_the_service_down_fails_the_method(setup: Setup) -> None:
     try:
         await asyncio.to_thread(setup.ssh.reload, **setup.parts(at_start=True))
-        line = event(setup, "20158", "http http-at-start failed to start")
+        line = setup.ssh.wait_event("20158", "http http-at-start failed to start")
         assert line.endswith(
             f"test request failed: {setup.down}: cannot connect: Connection refused"
         )
-        ports = listening_ports(setup.ssh)
-        setup.ports["at-start"] = ports["at-start"]
-
         await refused(setup, "late", service="at-start")
 
-        line = event(setup, "20256", "Login of late refused: http method http-at-start")
-        assert line.endswith("the method is not running (it failed to start)")
+        line = setup.ssh.wait_event("20256", "Login of late refused: http method http-at-start")
+        assert line.endswith("the method is not running (it failed to start, or is restarting)")
     finally:
         await asyncio.to_thread(setup.ssh.reload, **setup.parts())
 
@@ -561,3 +543,8 @@ def test_test_at_start_failure_stops_ferryd_starting(ssh: SshServer) -> None:
     assert process.wait_exit() == 1
     (line,) = ssh.log.events("20158", "http http-probe failed to start")
     assert line.endswith(f"test request failed: {url}: cannot connect: Connection refused")
+    (line,) = ssh.log.events("20004")
+    assert line == (
+        "20004 ferryd could not start: [authentications/http-probe] test request failed: "
+        f"{url}: cannot connect: Connection refused"
+    )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -127,7 +126,6 @@ class Setup:
     flaky: Slapd
     pki: TestPki
     root: Path
-    ports: dict[str, int]
 
     def extra(self, untrusted_ca: str | None = None) -> str:
         """Methods, services and groups; ``untrusted_ca`` replaces ldap-untrusted's CA."""
@@ -189,22 +187,12 @@ class Setup:
             "extra": self.extra(untrusted_ca),
         }
 
-    def wait_event(self, event_id: str, containing: str, count: int = 1) -> str:
-        assert self.ssh.process is not None
-        return self.ssh.process.wait_for_event(self.ssh.log, event_id, containing, count)[-1]
-
     async def connect(
         self, service_name: str, user: str, password: str
     ) -> asyncssh.SSHClientConnection:
-        return await asyncssh.connect(
-            "127.0.0.1",
-            self.ports[service_name],
-            username=user,
-            password=password,
-            client_keys=[],
-            known_hosts=None,
-            preferred_auth="password",
-        )
+        """A password login to the SSH service ``service_name``."""
+        port = self.ssh.service_port(service_name)
+        return await self.ssh.connect(user, password=password, port=port)
 
     async def login(self, service_name: str, user: str, password: str | None = None) -> str:
         """Log in with a password and list the home; return the 20137 line of this login."""
@@ -218,7 +206,7 @@ class Setup:
             conn.start_sftp_client() as sftp,
         ):
             await sftp.listdir(".")
-        return self.wait_event("20137", text, seen + 1)
+        return self.ssh.wait_event("20137", text, seen + 1)
 
     async def put(self, service_name: str, user: str, name: str) -> None:
         """Log in with the user's password and upload a small file to the home."""
@@ -238,7 +226,7 @@ class Setup:
         with pytest.raises(asyncssh.PermissionDenied):
             async with await self.connect(service_name, user, password):
                 pass
-        return self.wait_event(event_id, text, seen + 1)
+        return self.ssh.wait_event(event_id, text, seen + 1)
 
     @property
     def uuids(self) -> LogFile:
@@ -260,17 +248,14 @@ def setup(
     try:
         directory.start()
         ssh = module_ssh("ldap-ssh")
-        setup = Setup(ssh, directory, flaky, pki, root, {})
+        setup = Setup(ssh, directory, flaky, pki, root)
         ssh.config.path.mkdir(parents=True, exist_ok=True)
         shutil.copy(pki.ca_file, ssh.config.path / "ldap-ca.pem")  # a relative CA path
         (root / "finance" / "alice").mkdir(parents=True)
         (root / "finance" / "alice" / "statement.csv").write_text("month,total\n")
         ssh.start(**setup.parts())
         for name in SERVICES:
-            line = setup.wait_event("30076", f"SSH service {name} listening on")
-            found = re.search(r":(\d+)\.$", line)
-            assert found, line
-            setup.ports[name] = int(found.group(1))
+            ssh.service_port(name)  # every service listens before the first test
         yield setup
     finally:
         flaky.close()
@@ -310,8 +295,7 @@ async def test_each_bind_style_logs_in_with_the_right_password(
     assert f"by ldap method {setup.method(service_name)} " in line
     assert setup.ssh.log.count("20142", f"Login of {user} with password") == 0
     # The account's UUID is the entry's DN.
-    assert setup.ssh.process is not None
-    setup.ssh.process.wait_for_event(setup.uuids, "20137", f"{dn} {line.split(' ', 1)[1]}")
+    setup.ssh.wait_event("20137", f"{dn} {line.split(' ', 1)[1]}", log=setup.uuids)
 
 
 async def test_direct_username_binds_with_the_suffix_and_reads_the_entry_found_in_the_bases(
@@ -461,12 +445,12 @@ def test_ssh_key_passes_to_the_next_method_with_the_openssh_client(
     result = openssh_sftp(setup, "chain", "keyuser", [f"put {local} keyed.txt"], key=True)
     assert result.returncode == 0, result.stderr
     assert (setup.ssh.home("keyuser") / "keyed.txt").read_text() == "by key\n"
-    line = setup.wait_event("20255", "does not know keyuser")
+    line = setup.ssh.wait_event("20255", "does not know keyuser")
     assert line == (
         "20255 ldap method ldap-parent does not know keyuser (ldap authenticates passwords "
         "only); asking the next method."
     )
-    setup.wait_event("20137", "keyuser authenticated with ssh-key by application method")
+    setup.ssh.wait_event("20137", "keyuser authenticated with ssh-key by application method")
 
 
 async def test_password_refused_by_ldap_is_not_passed_to_the_next_method(setup: Setup) -> None:
@@ -483,7 +467,7 @@ def test_openssh_sftp_client_logs_in_with_an_ldap_password(setup: Setup, tmp_pat
     assert result.returncode == 0, result.stderr
     assert "report.csv" in result.stdout
     assert (setup.root / "ldap-users" / "carol" / "report.csv").read_text() == "id,total\n1,42\n"
-    setup.wait_event("20137", "carol authenticated with password by ldap method ldap-parent")
+    setup.ssh.wait_event("20137", "carol authenticated with password by ldap method ldap-parent")
 
 
 def openssh_sftp(
@@ -510,7 +494,7 @@ def openssh_sftp(
         [
             "sftp",
             "-P",
-            str(setup.ports[service_name]),
+            str(setup.ssh.service_port(service_name)),
             *options,
             "-b",
             str(batch),
@@ -557,7 +541,7 @@ async def test_missing_ca_file_fails_the_method_start_and_the_last_good_options_
     missing = setup.root / "no-such-ca.pem"
     setup.ssh.reload(**setup.parts(untrusted_ca=str(missing)))
     try:
-        line = setup.wait_event("20158", "ldap-untrusted failed to start")
+        line = setup.ssh.wait_event("20158", "ldap-untrusted failed to start")
         assert line.endswith(f"tls_trusted_certificates: {missing} does not exist or is not a file")
         # The supervisor keeps the method running with its previous CA file.
         line = await setup.refused("untrusted", "carol", PASSWORDS["carol"], event_id="20256")
@@ -617,4 +601,4 @@ async def test_concurrent_logins_all_succeed(setup: Setup) -> None:
             await sftp.listdir(".")
 
     await asyncio.gather(*(log_in(user) for user in users))
-    setup.wait_event("20137", text, seen + len(users))
+    setup.ssh.wait_event("20137", text, seen + len(users))

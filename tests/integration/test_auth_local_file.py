@@ -15,12 +15,9 @@ nobody knows the name, 20137 login accepted, 20142 rejected, 20197 plain-text pa
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import re
 import textwrap
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +25,7 @@ from typing import Any
 
 import asyncssh
 import pytest
-from sshkit import PASSWORD, SshServer, account_section
+from sshkit import PASSWORD, SshServer, account_section, replace_atomically
 
 from ferryd.auth.passwords import verify_password
 from ferryd.config.watch import file_stamp
@@ -52,13 +49,6 @@ def line_of(text: str, needle: str) -> int:
     raise AssertionError(f"{needle!r} not in:\n{text}")
 
 
-def replace_atomically(path: Path, text: str) -> None:
-    """Write a temporary file next to ``path`` and rename it over, as provisioning tools do."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
 @dataclass
 class AccountsFile:
     """One method's accounts file and the events the method emits about it."""
@@ -79,9 +69,8 @@ class AccountsFile:
         return self.ssh.log.count("20259", f": {self.path}")
 
     def wait(self, event_id: str, count: int) -> str:
-        assert self.ssh.process is not None
         containing = f"file {self.path} of" if event_id == "20258" else f": {self.path}"
-        return self.ssh.process.wait_for_event(self.ssh.log, event_id, containing, count)[-1]
+        return self.ssh.wait_event(event_id, containing, count)
 
     def replace(self, text: str) -> str:
         """Replace the file and wait until the method has loaded it; its 20258 line."""
@@ -103,7 +92,6 @@ class Site:
     managed: AccountsFile
     late: AccountsFile
     linked: AccountsFile
-    file_only_port: int
     partner_homes: Path
     parts: dict[str, str]
 
@@ -111,14 +99,6 @@ class Site:
         """partners.ini with olivia (group partners) and dora (no group), plus ``extra``."""
         olivia = account_section("olivia", options="group = partners")
         return self.partners.text(olivia, account_section("dora"), *extra)
-
-
-def service_port(ssh: SshServer, name: str) -> int:
-    assert ssh.process is not None
-    line = ssh.process.wait_for_event(ssh.log, "30076", f"SSH service {name} listening")[-1]
-    found = re.search(r":(\d+)\.$", line)
-    assert found, line
-    return int(found.group(1))
 
 
 def methods(root: Path) -> str:
@@ -177,7 +157,6 @@ def site(module_ssh: Callable[[str], SshServer]) -> Iterator[Site]:
         managed=AccountsFile(root / "managed" / "managed.ini", ssh),
         late=AccountsFile(root / "late" / "late.ini", ssh),
         linked=AccountsFile(root / "links" / "linked.ini", ssh),
-        file_only_port=0,
         partner_homes=partner_homes,
         parts={
             "accounts": account_section("alice"),
@@ -190,21 +169,8 @@ def site(module_ssh: Callable[[str], SshServer]) -> Iterator[Site]:
     site.managed.path.write_text(account_section("mike", password=MIKE_PLAIN, key=None))
     (root / "elsewhere" / "linked.ini").write_text(account_section("lou"))
     ssh.start(**site.parts)
-    ssh.port = service_port(ssh, "sftp")
-    site.file_only_port = service_port(ssh, "file-only")
+    ssh.port = ssh.service_port("sftp")
     yield site
-
-
-async def connect(port: int, user: str, password: str) -> asyncssh.SSHClientConnection:
-    return await asyncssh.connect(
-        "127.0.0.1",
-        port,
-        username=user,
-        password=password,
-        client_keys=[],
-        known_hosts=None,
-        preferred_auth="password",
-    )
 
 
 async def assert_refused(ssh: SshServer, user: str, **credentials: object) -> None:
@@ -213,13 +179,8 @@ async def assert_refused(ssh: SshServer, user: str, **credentials: object) -> No
             pass
 
 
-def event(site: Site, event_id: str, containing: str) -> str:
-    assert site.ssh.process is not None
-    return site.ssh.process.wait_for_event(site.ssh.log, event_id, containing)[-1]
-
-
 def accepted(site: Site, user: str, credentials_type: str) -> str:
-    return event(site, "20137", f"{user} authenticated with {credentials_type} by")
+    return site.ssh.wait_event("20137", f"{user} authenticated with {credentials_type} by")
 
 
 def refusal_data(site: Site, line: str) -> dict[str, Any]:
@@ -246,15 +207,7 @@ async def test_an_account_added_to_the_file_logs_in_within_two_seconds(site: Sit
     text = site.base(account_section("newbie", options="group = partners"))
 
     site.partners.path.write_text(text)  # in place, as an editor saves
-    written = time.monotonic()
-    while True:
-        try:
-            async with await site.ssh.connect("newbie", password=PASSWORD):
-                break
-        except asyncssh.PermissionDenied:
-            assert time.monotonic() - written < 10, "newbie never got in"
-            await asyncio.sleep(0.05)
-    elapsed = time.monotonic() - written
+    elapsed = await site.ssh.seconds_until_login("newbie", limit=10)
 
     assert elapsed < 2.0, f"the new account needed {elapsed:.2f} s"
     line = accepted(site, "newbie", "password")
@@ -357,7 +310,7 @@ async def test_a_broken_file_is_reported_with_its_line_and_the_old_accounts_stay
         pass
     accepted(site, "olivia", "password")
     await assert_refused(site.ssh, "brandnew", password=PASSWORD)
-    event(site, "20081", "knows brandnew")
+    site.ssh.wait_event("20081", "knows brandnew")
 
     # Put back as it was, the file is announced as loaded again.
     site.partners.replace(good)
@@ -377,9 +330,9 @@ async def test_removed_account_cannot_log_in_again_but_its_open_session_continue
         site.partners.replace(site.base())
 
         await assert_refused(site.ssh, "leaver", password=PASSWORD)
-        line = event(site, "20255", "partners-file does not know leaver")
+        line = site.ssh.wait_event("20255", "partners-file does not know leaver")
         assert f"(no such account in {site.partners.path})" in line
-        event(site, "20081", "knows leaver")
+        site.ssh.wait_event("20081", "knows leaver")
 
         async with sftp.open("still-here.txt", "w") as handle:
             await handle.write("written after the account was removed\n")
@@ -391,7 +344,7 @@ async def test_a_name_not_in_the_file_is_left_to_the_next_method(site: Site) -> 
     async with await site.ssh.connect("alice", password=PASSWORD):
         pass
 
-    line = event(site, "20255", "partners-file does not know alice")
+    line = site.ssh.wait_event("20255", "partners-file does not know alice")
     assert line == (
         f"20255 local-file method partners-file does not know alice "
         f"(no such account in {site.partners.path}); asking the next method."
@@ -402,11 +355,12 @@ async def test_a_name_not_in_the_file_is_left_to_the_next_method(site: Site) -> 
 
 
 async def test_with_no_next_method_a_name_not_in_the_file_is_unknown(site: Site) -> None:
+    file_only = site.ssh.service_port("file-only")
     with pytest.raises(asyncssh.PermissionDenied):
-        async with await connect(site.file_only_port, "alice", PASSWORD):
+        async with await site.ssh.connect("alice", password=PASSWORD, port=file_only):
             pass
 
-    assert event(site, "20081", "knows alice") == (
+    assert site.ssh.wait_event("20081", "knows alice") == (
         "20081 No authentication method knows alice (password)."
     )
 
@@ -458,7 +412,7 @@ async def test_a_plain_text_password_is_replaced_by_its_hash_in_the_file(site: S
 
     replace_atomically(site.partners.path, text)
 
-    assert event(site, "20197", "account pete") == (
+    assert site.ssh.wait_event("20197", "account pete") == (
         f"20197 Plain-text password of account pete replaced by its hash in {site.partners.path}."
     )
     after = site.partners.path.read_text(encoding="utf-8")
@@ -480,7 +434,7 @@ async def test_an_externally_managed_file_is_never_written_and_plain_text_cannot
 
     await assert_refused(site.ssh, "mike", password=MIKE_PLAIN)
 
-    line = event(site, "20142", "Login of mike with password rejected")
+    line = site.ssh.wait_event("20142", "Login of mike with password rejected")
     assert line.endswith(
         "by local-file method managed-file: unsupported password hash scheme 'plain text' "
         f"(externally managed, {site.managed.path} must hold a password hash)"

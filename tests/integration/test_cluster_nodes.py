@@ -4,18 +4,16 @@ override file; components placed on some nodes only; a change made on disk live 
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import re
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import asyncssh
 import pytest
-from sshkit import PASSWORD, SshServer, account_section
+from sshkit import PASSWORD, SshServer, account_section, replace_atomically
 
 if TYPE_CHECKING:  # conftest is pytest's to import (tests/e2e has one too)
-    from conftest import Ferryd, ServeProcess
+    from conftest import LogFile, ServeProcess
 
 NODES = ("node-a", "node-b")
 LIVE_WITHIN = 3.0
@@ -56,53 +54,27 @@ failed_login_delay = 0
     )
 
 
-def replace_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
 class Node:
+    """One ``ferryd serve --node-name NAME --override FILE`` on the shared folder. ``ssh`` is
+    the module's server seen through this node: its log, its process, its sftp port."""
+
     def __init__(self, ssh: SshServer, name: str) -> None:
         self.name = name
-        self.log = ssh.config.log(f"log/{name}.log")
         self.override = ssh.root / f"{name}.override.ini"
         self.override.write_text(f"[server]\ndescription = node {name}\n")
-        self.process: ServeProcess | None = None
-        self.ferryd: Ferryd = ssh.ferryd
-        self.ssh = ssh
+        self.ssh = dataclasses.replace(ssh, log_file=f"log/{name}.log", process=None, port=0)
+
+    @property
+    def log(self) -> LogFile:
+        return self.ssh.log
+
+    @property
+    def process(self) -> ServeProcess | None:
+        return self.ssh.process
 
     def start(self) -> None:
-        self.process = self.ferryd.start(
-            self.ssh.config,
-            "--node-name",
-            self.name,
-            "--override",
-            str(self.override),
-            log=self.log,
-        )
-
-    def port(self, service: str = "SSH service") -> int:
-        assert self.process is not None
-        line = self.process.wait_for_event(self.log, "30076", service)[-1]
-        found = re.search(r":(\d+)\.$", line)
-        assert found, line
-        return int(found.group(1))
-
-    async def logs_in(self, user: str, port: int | None = None) -> bool:
-        try:
-            async with asyncssh.connect(
-                "127.0.0.1",
-                port or self.port(),
-                username=user,
-                password=PASSWORD,
-                client_keys=[],
-                known_hosts=None,
-                preferred_auth="password",
-            ):
-                return True
-        except (asyncssh.PermissionDenied, OSError):
-            return False
+        self.ssh.start("--node-name", self.name, "--override", str(self.override))
+        self.ssh.port = self.ssh.service_port("sftp")
 
 
 @pytest.fixture
@@ -121,15 +93,15 @@ async def test_each_node_has_its_own_log_and_pid_file_and_both_apply_an_edit(
         assert f"as node {node.name}" in node.log.events("20001")[0]
         pid = (ssh.config.path / f"ferryd-{node.name}.pid").read_text().strip()
         assert node.process is not None and int(pid) == node.process.process.pid
-        assert await node.logs_in("alice")
+        assert await node.ssh.can_log_in("alice")
 
     replace_atomically(
         ssh.config.ini, shared_ini(ssh, account_section("alice") + "\n" + account_section("bob"))
     )
     started = time.monotonic()
-    for node in nodes:
-        while not await node.logs_in("bob"):
-            assert time.monotonic() - started < LIVE_WITHIN, f"bob not live on {node.name}"
+    for node in nodes:  # polled for longer: the assertion, not the poll, judges the delay
+        await node.ssh.seconds_until_login("bob", 3 * LIVE_WITHIN)
+        assert time.monotonic() - started < LIVE_WITHIN, f"bob not live on {node.name}"
     for node in nodes:  # the other node's events never land in this node's log
         other = NODES[1] if node.name == NODES[0] else NODES[0]
         assert not any(other in line for line in node.log.events("20001"))
@@ -152,8 +124,8 @@ cluster_activation = {where}
     node_a, node_b = nodes
     for node in nodes:
         node.start()
-    partners_port = node_a.port("SSH service partners")
-    assert await node_a.logs_in("alice", partners_port)
+    partners_port = node_a.ssh.service_port("partners")
+    assert await node_a.ssh.can_log_in("alice", port=partners_port)
     assert node_b.log.count("20253", "partners is not started on node node-b") == 1
     assert node_b.log.count("30076", "SSH service partners") == 0
 
@@ -161,11 +133,16 @@ cluster_activation = {where}
         ssh.config.ini, shared_ini(ssh, account_section("alice"), placed_on("node-b"))
     )
     assert node_b.process is not None and node_a.process is not None
-    moved = node_b.process.wait_for_event(node_b.log, "30076", "SSH service partners")
-    assert moved
-    node_a.process.wait_for_event(node_a.log, "20157", "partners")
-    assert await node_b.logs_in("alice", node_b.port("SSH service partners"))
-    assert not await node_a.logs_in("alice", partners_port), "node-a still serves partners"
+    moved = node_b.ssh.wait_event("30076", "SSH service partners")
+    found = re.fullmatch(r"30076 SSH service partners listening on 127\.0\.0\.1:(\d+)\.", moved)
+    assert found, moved
+    moved_port = int(found.group(1))
+    assert moved_port not in (0, partners_port), "node-b must listen on a port of its own"
+    node_a.ssh.wait_event("20157", "partners")
+    assert await node_b.ssh.can_log_in("alice", port=moved_port)
+    with pytest.raises(ConnectionRefusedError):  # node-a no longer serves partners
+        async with await node_a.ssh.connect("alice", password=PASSWORD, port=partners_port):
+            pass
     # The service every node runs was never touched.
     assert node_a.log.count("30076", "SSH service sftp") == 1
 
@@ -176,18 +153,18 @@ async def test_two_nodes_starting_together_hash_a_plain_password_once(
     plain = account_section("carol", password=PASSWORD, key=None)
     ssh.config.write(shared_ini(ssh, plain))
     for node in nodes:
-        node.process = node.ferryd.serve(
+        node.ssh.process = ssh.ferryd.serve(
             ssh.config, "--node-name", node.name, "--override", str(node.override)
         )
     for node in nodes:
-        assert node.process is not None
-        node.process.wait_for_event(node.log, "20181")
+        node.ssh.wait_event("20181")
+        node.ssh.port = node.ssh.service_port("sftp")
     text = ssh.config.ini.read_text()
     assert PASSWORD not in text
     assert text.count("$argon2id$") == 1
     assert sum(node.log.count("20197") for node in nodes) == 1, "hashed by both nodes"
     for node in nodes:
-        assert await node.logs_in("carol")
+        assert await node.ssh.can_log_in("carol")
     assert (ssh.config.path / ".server.ini.lock").exists()
 
 
@@ -206,7 +183,7 @@ async def test_ferryd_drain_finds_the_named_node_only(
     assert node_a.process is not None and node_a.process.wait_exit() == 0
     assert not (ssh.config.path / "ferryd-node-a.pid").exists()
     assert node_b.process is not None and node_b.process.is_running()
-    assert await node_b.logs_in("alice")
+    assert await node_b.ssh.can_log_in("alice")
     assert node_a.log.count("20263") == 1, "node-a's drain event"
     assert node_b.log.count("20263") == 0
 
@@ -225,4 +202,4 @@ async def test_ferryd_drain_refuses_a_pid_file_naming_another_node(
     assert result.returncode == 1
     assert "is another node" in result.stderr, result.stderr
     assert node_b.process.is_running()
-    assert await node_b.logs_in("alice")
+    assert await node_b.ssh.can_log_in("alice")

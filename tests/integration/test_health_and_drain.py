@@ -16,16 +16,15 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
-from sshkit import SshServer, account_section
-
-T = TypeVar("T")
+from polling import async_wait_for
+from sshkit import SshServer, account_section, free_port
 
 NODE = "node-a"
 LIVE = "/health/live"
@@ -77,12 +76,6 @@ def refuses(port: int) -> bool:
         return True
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def busy_port() -> Iterator[int]:
     """A port something else listens on for the whole test."""
@@ -127,22 +120,10 @@ def position(lines: list[str], event_id: str, containing: str = "") -> int:
     raise AssertionError(f"no event {event_id} {containing!r} in:\n" + "\n".join(lines))
 
 
-async def until(predicate: Callable[[], T | None], what: str, timeout: float = 10.0) -> T:
-    """Poll without blocking the event loop (asyncssh clients live on it)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 async def exit_status(ssh: SshServer, timeout: float = 10.0) -> int:
     assert ssh.process is not None
     popen = ssh.process.process
-    await until(lambda: popen.poll() is not None, "ferryd to exit", timeout)
+    await async_wait_for(lambda: popen.poll() is not None, timeout=timeout, what="ferryd to exit")
     return popen.returncode
 
 
@@ -308,7 +289,11 @@ async def test_sigterm_drains_leaves_the_balancer_then_closes_the_listener(
                 signalled = time.monotonic()
                 process.send(signal.SIGTERM)
 
-                draining = await until(lambda: readiness_status(port, "draining"), "draining")
+                draining = await async_wait_for(
+                    lambda: readiness_status(port, "draining"),
+                    what="status draining",
+                    interval=0.02,
+                )
                 assert time.monotonic() - signalled < grace / 2, "readiness failed late"
                 assert draining.status == 503
                 assert probe(port, LIVE).status == 200, "a draining node is still alive"
@@ -321,7 +306,9 @@ async def test_sigterm_drains_leaves_the_balancer_then_closes_the_listener(
                     await late_sftp.listdir(".")
                 assert time.monotonic() - signalled < grace
 
-                await until(lambda: refuses(ssh.port), "the SSH listener to close")
+                await async_wait_for(
+                    lambda: refuses(ssh.port), what="the SSH listener to close", interval=0.02
+                )
                 closed_after = time.monotonic() - signalled
                 assert grace - 0.1 <= closed_after < grace + 2.0, closed_after
                 after_close = probe(port, READY)
@@ -407,7 +394,7 @@ async def test_a_second_sigterm_during_the_drain_stops_at_once(ssh: SshServer) -
     async with await ssh.connect("alice") as connection:
         client_port = connection.get_extra_info("sockname")[1]
         process.send(signal.SIGTERM)
-        await until(lambda: ssh.log.count("20263"), "event 20263")
+        await async_wait_for(lambda: ssh.log.count("20263"), what="event 20263", interval=0.02)
         hurried = time.monotonic()
         process.send(signal.SIGTERM)
 

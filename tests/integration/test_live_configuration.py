@@ -12,32 +12,13 @@ import time
 from pathlib import Path
 
 import asyncssh
-from sshkit import PASSWORD, SshServer, account_section
+from polling import async_wait_for
+from sshkit import PASSWORD, SshServer, account_section, replace_atomically
 
 LIVE_WITHIN = 3.0  # seconds; the issue's acceptance bound for an account added on disk
-
-
-async def can_log_in(server: SshServer, user: str) -> bool:
-    try:
-        async with await server.connect(user, password=PASSWORD):
-            return True
-    except asyncssh.PermissionDenied:
-        return False
-
-
-async def seconds_until_login(server: SshServer, user: str, limit: float = LIVE_WITHIN) -> float:
-    """Poll logins from now; the seconds until one succeeds (fails the test past ``limit``)."""
-    started = time.monotonic()
-    while time.monotonic() - started < limit:
-        if await can_log_in(server, user):
-            return time.monotonic() - started
-    raise AssertionError(f"{user} could not log in within {limit} s of the edit")
-
-
-def replace_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+# How long a test polls before it gives up: longer than LIVE_WITHIN, so that a change applied
+# too late fails the test's own assertion (with the time it took), not the poll.
+PATIENCE = 3 * LIVE_WITHIN
 
 
 def watched_only(ssh: SshServer, accounts: str) -> str:
@@ -52,7 +33,7 @@ async def test_an_account_added_in_place_logs_in_without_sighup(ssh: SshServer) 
         ssh.config.write(
             watched_only(ssh, account_section("alice") + "\n" + account_section("bob"))
         )
-        assert await seconds_until_login(ssh, "bob") < LIVE_WITHIN
+        assert await ssh.seconds_until_login("bob", PATIENCE) < LIVE_WITHIN
         async with session.start_sftp_client() as sftp:  # opened before the change: carries on
             await sftp.listdir(".")
     assert ssh.process is not None
@@ -67,7 +48,7 @@ async def test_a_file_replaced_by_rename_is_applied(ssh: SshServer) -> None:
         ssh.config.ini,
         watched_only(ssh, account_section("alice") + "\n" + account_section("carol")),
     )
-    await seconds_until_login(ssh, "carol")
+    await ssh.seconds_until_login("carol", LIVE_WITHIN)
 
 
 async def test_a_broken_edit_is_refused_and_the_last_good_configuration_serves(
@@ -85,17 +66,19 @@ async def test_a_broken_edit_is_refused_and_the_last_good_configuration_serves(
     assert ssh.process is not None
     refused = ssh.process.wait_for_event(ssh.log, "20010", "enabled")[-1]
     assert f"{ssh.config.ini}:" in refused
-    assert await can_log_in(ssh, "alice")
-    assert not await can_log_in(ssh, "dave")
+    assert await ssh.can_log_in("alice")
+    assert not await ssh.can_log_in("dave")
 
 
 async def test_an_override_file_created_later_is_applied(ssh: SshServer) -> None:
     ssh.start(accounts=account_section("alice"))
-    assert await can_log_in(ssh, "alice")
+    assert await ssh.can_log_in("alice")
     ssh.config.write_override("[accounts/alice]\nenabled = no\n")
-    started = time.monotonic()
-    while await can_log_in(ssh, "alice"):
-        assert time.monotonic() - started < LIVE_WITHIN, "the override was not applied"
+
+    async def refused() -> bool:
+        return not await ssh.can_log_in("alice")
+
+    await async_wait_for(refused, timeout=LIVE_WITHIN, what="the override to refuse alice")
     assert ssh.process is not None
     ssh.process.wait_for_event(ssh.log, "20142", "alice with password rejected")
 
@@ -113,7 +96,7 @@ async def test_polling_sees_changes_no_notification_reports(ssh: SshServer, tmp_
     target.write_text(text)
     ssh.start()
     target.write_text(text + "\n" + account_section("erin"))
-    await seconds_until_login(ssh, "erin")
+    await ssh.seconds_until_login("erin", LIVE_WITHIN)
 
 
 async def test_with_config_watch_off_changes_wait_for_sighup(ssh: SshServer) -> None:
@@ -123,10 +106,10 @@ async def test_with_config_watch_off_changes_wait_for_sighup(ssh: SshServer) -> 
     ssh.start()
     ssh.config.ini.write_text(text + "\n" + account_section("frank"))
     time.sleep(1.5)  # a watched change is applied well within this
-    assert not await can_log_in(ssh, "frank"), "applied without SIGHUP"
+    assert not await ssh.can_log_in("frank"), "applied without SIGHUP"
     assert ssh.process is not None
     ssh.process.hup()
-    await seconds_until_login(ssh, "frank")
+    await ssh.seconds_until_login("frank", LIVE_WITHIN)
 
 
 def host_key_of(connection: asyncssh.SSHClientConnection) -> str:
@@ -163,10 +146,15 @@ async def test_a_broken_host_key_keeps_the_previous_one(ssh: SshServer) -> None:
         old_key = host_key_of(before)
     replace_atomically(key_path, "-----BEGIN OPENSSH PRIVATE KEY-----\ntruncated\n")
     assert ssh.process is not None
-    failed = ssh.process.wait_for_event(ssh.log, "20158")[-1]
+    # Refused like a broken edit of server.ini: the event names the line that names the key.
+    failed = ssh.process.wait_for_event(ssh.log, "20010")[-1]
     assert "ssh_host_ed25519_key" in failed, failed
+    assert "[services/sftp] ssh_server_keys: cannot load host key" in failed, failed
     async with await ssh.connect("alice", password=PASSWORD) as after:
         assert host_key_of(after) == old_key
+    new = asyncssh.generate_private_key("ssh-ed25519")
+    replace_atomically(key_path, new.export_private_key().decode())  # repaired: applied
+    ssh.process.wait_for_event(ssh.log, "20267", str(key_path))
 
 
 async def test_a_key_rotated_with_watching_off_applies_on_sighup(ssh: SshServer) -> None:
@@ -194,7 +182,7 @@ async def test_a_key_rotated_together_with_an_edit_is_applied(ssh: SshServer) ->
     new = asyncssh.generate_private_key("ssh-ed25519")
     replace_atomically(key_path, new.export_private_key().decode())
     ssh.config.write(watched_only(ssh, account_section("alice") + "\n" + account_section("bob")))
-    assert await seconds_until_login(ssh, "bob") < LIVE_WITHIN
+    assert await ssh.seconds_until_login("bob", PATIENCE) < LIVE_WITHIN
     assert ssh.process is not None
     ssh.process.wait_for_event(ssh.log, "20267", str(key_path))
     async with await ssh.connect("bob", password=PASSWORD) as after:

@@ -33,24 +33,9 @@ def banning_policy(**options: object) -> str:
     return "\n".join(f"{name} = {value}" for name, value in lines.items())
 
 
-async def login(
-    server: SshServer, user: str, password: str, source: str = "127.0.0.1", **extra: Any
-) -> bool:
-    """True when the password login succeeds; False when it is refused."""
-    try:
-        async with (
-            await server.connect(user, password=password, local_addr=(source, 0), **extra) as conn,
-            conn.start_sftp_client() as sftp,
-        ):
-            await sftp.listdir(".")
-        return True
-    except asyncssh.PermissionDenied:
-        return False
-
-
 async def fail(server: SshServer, times: int, source: str = "127.0.0.1") -> None:
     for _ in range(times):
-        assert not await login(server, "alice", "wrong password", source)
+        assert not await server.can_log_in("alice", password="wrong password", source=source)
 
 
 def banner_of(port: int, source: str) -> bytes:
@@ -70,30 +55,30 @@ async def test_failures_ban_only_the_guilty_address_and_the_ban_survives_a_resta
 ) -> None:
     ssh.start(accounts=ACCOUNTS, policy=banning_policy())
     await fail(ssh, BAN_AFTER - 1)
-    assert await login(ssh, "alice", PASSWORD), "a success before the threshold still works"
+    assert await ssh.can_log_in("alice"), "a success before the threshold still works"
     await fail(ssh, BAN_AFTER - 1)
-    assert await login(ssh, "alice", PASSWORD), "a success resets the run of failures"
+    assert await ssh.can_log_in("alice"), "a success resets the run of failures"
     await fail(ssh, BAN_AFTER)
 
-    ban = ssh.process.wait_for_event(ssh.log, "20257", "Address 127.0.0.1 banned")[-1]  # type: ignore[union-attr]
+    ban = ssh.wait_event("20257", "Address 127.0.0.1 banned")
     assert "security-policies/DEFAULT-SECURITY-POLICY" in ban
     assert f"after {BAN_AFTER} failed logins" in ban
-    assert not await login(ssh, "alice", PASSWORD), "the right password is refused while banned"
-    blocked = ssh.process.wait_for_event(ssh.log, "20005", "Login of alice from 127.0.0.1")  # type: ignore[union-attr]
-    assert "banned for" in blocked[-1]
-    assert await login(ssh, "alice", PASSWORD, OTHER), "another address is not banned"
+    assert not await ssh.can_log_in("alice"), "the right password is refused while banned"
+    blocked = ssh.wait_event("20005", "Login of alice from 127.0.0.1")
+    assert "banned for" in blocked
+    assert await ssh.can_log_in("alice", source=OTHER), "another address is not banned"
 
     assert ssh.process is not None
     assert ssh.process.stop() == 0
     ssh.start()
-    assert not await login(ssh, "alice", PASSWORD), "the ban outlives a restart"
-    assert await login(ssh, "alice", PASSWORD, OTHER)
+    assert not await ssh.can_log_in("alice"), "the ban outlives a restart"
+    assert await ssh.can_log_in("alice", source=OTHER)
 
 
 async def test_bans_list_and_remove_lift_a_ban_on_the_running_server(ssh: SshServer) -> None:
     ssh.start(accounts=ACCOUNTS, policy=banning_policy())
     await fail(ssh, BAN_AFTER, OTHER)
-    ssh.process.wait_for_event(ssh.log, "20257", f"Address {OTHER} banned")  # type: ignore[union-attr]
+    ssh.wait_event("20257", f"Address {OTHER} banned")
 
     listed = ssh.ferryd.run("bans", "list", "--config-dir", ssh.config.path)
     assert listed.returncode == 0, listed.stderr
@@ -109,8 +94,8 @@ async def test_bans_list_and_remove_lift_a_ban_on_the_running_server(ssh: SshSer
     removed = ssh.ferryd.run("bans", "remove", OTHER, "--config-dir", ssh.config.path)
     assert removed.returncode == 0, removed.stderr
     assert f"Lifted the ban of {OTHER}" in removed.stdout
-    ssh.process.wait_for_event(ssh.log, "50008", f"Ban of {OTHER}")  # type: ignore[union-attr]
-    assert await login(ssh, "alice", PASSWORD, OTHER), "the lifted address logs in again"
+    ssh.wait_event("50008", f"Ban of {OTHER}")
+    assert await ssh.can_log_in("alice", source=OTHER), "the lifted address logs in again"
     empty = ssh.ferryd.run("bans", "list", "--config-dir", ssh.config.path)
     assert empty.stdout == "No address is banned.\n"
 
@@ -132,7 +117,9 @@ async def test_key_offers_and_server_side_faults_do_not_count_toward_a_ban(
         with pytest.raises(asyncssh.PermissionDenied):
             async with await ssh.connect("alice", key=other_key(), local_addr=(THIRD, 0)):
                 pass
-    assert await login(ssh, "alice", PASSWORD, THIRD)
+    assert await ssh.can_log_in("alice", source=THIRD)
+    # The login's 20137 comes after any ban the refusals before it could have caused.
+    ssh.wait_event("20137", "alice authenticated with password")
     assert ssh.log.count("20257") == 0
 
 
@@ -146,11 +133,13 @@ async def test_block_source_at_connection_hangs_up_before_the_ssh_greeting(
     )
     assert banner_of(ssh.port, OTHER).startswith(b"SSH-2.0-")
     await fail(ssh, BAN_AFTER, OTHER)
-    ssh.process.wait_for_event(ssh.log, "20257", f"Address {OTHER} banned")  # type: ignore[union-attr]
+    ssh.wait_event("20257", f"Address {OTHER} banned")
 
     assert banner_of(ssh.port, OTHER) == b"", "a banned address gets no greeting"
     assert banner_of(ssh.port, THIRD) == b"", "an address the filter denies gets no greeting"
     assert banner_of(ssh.port, "127.0.0.1").startswith(b"SSH-2.0-")
+    # Written by the handler in its own time: wait for the second drop's line, then look.
+    ssh.wait_event("20005", "(connection dropped)", count=2)
     dropped = ssh.log.events("20005", "(connection dropped)")
     assert any(OTHER in line for line in dropped) and any(THIRD in line for line in dropped)
 
@@ -160,9 +149,9 @@ async def test_without_block_source_at_connection_a_banned_address_is_refused_at
 ) -> None:
     ssh.start(accounts=ACCOUNTS, policy=banning_policy())
     await fail(ssh, BAN_AFTER, OTHER)
-    ssh.process.wait_for_event(ssh.log, "20257", f"Address {OTHER} banned")  # type: ignore[union-attr]
+    ssh.wait_event("20257", f"Address {OTHER} banned")
     assert banner_of(ssh.port, OTHER).startswith(b"SSH-2.0-")
-    assert not await login(ssh, "alice", PASSWORD, OTHER)
+    assert not await ssh.can_log_in("alice", source=OTHER)
 
 
 # -- deny lists and address rules ----------------------------------------------------------
@@ -185,42 +174,47 @@ def policed(module_ssh: Any) -> SshServer:
 async def test_denied_name_is_refused_before_any_method_even_with_its_password(
     policed: SshServer,
 ) -> None:
-    assert not await login(policed, "ADMIN", PASSWORD)
-    line = policed.process.wait_for_event(policed.log, "20136", "Login of ADMIN")[-1]  # type: ignore[union-attr]
+    assert not await policed.can_log_in("ADMIN")
+    line = policed.wait_event("20136", "Login of ADMIN")
     assert "deny_usernames" in line
     assert not policed.log.events("20142", "Login of ADMIN"), "no method was asked"
-    assert await login(policed, "alice", PASSWORD)
+    assert await policed.can_log_in("alice")
 
 
 async def test_allow_rule_exempts_the_address_from_every_other_check(policed: SshServer) -> None:
-    assert await login(policed, "admin", PASSWORD, OTHER), "no deny list for an allowed address"
+    assert await policed.can_log_in("admin", source=OTHER), "no deny list for an allowed address"
     for _ in range(BAN_AFTER + 1):
-        assert not await login(policed, "alice", "wrong", OTHER)
-    assert await login(policed, "alice", PASSWORD, OTHER), "an allowed address is never banned"
+        assert not await policed.can_log_in("alice", password="wrong", source=OTHER)
+    logins = policed.log.count("20137", "alice authenticated with password")
+    assert await policed.can_log_in("alice", source=OTHER), "an allowed address is never banned"
+    # The login's 20137 comes after any ban the refusals before it could have caused.
+    policed.wait_event("20137", "alice authenticated with password", count=logins + 1)
     assert not policed.log.events("20257", OTHER)
 
 
 async def test_deny_rule_refuses_the_address_whatever_the_credentials(policed: SshServer) -> None:
-    assert not await login(policed, "alice", PASSWORD, THIRD)
-    line = policed.process.wait_for_event(policed.log, "20005", f"from {THIRD}")[-1]  # type: ignore[union-attr]
+    assert not await policed.can_log_in("alice", source=THIRD)
+    line = policed.wait_event("20005", f"from {THIRD}")
     assert "source_ip_filter" in line
 
 
 async def test_policy_changes_apply_to_the_next_login_without_restart(ssh: SshServer) -> None:
     ssh.start(accounts=ACCOUNTS, policy=banning_policy())
-    assert await login(ssh, "alice", PASSWORD)
+    assert await ssh.can_log_in("alice")
     ssh.reload(accounts=ACCOUNTS, policy=banning_policy(deny_usernames="alice"))
-    assert not await login(ssh, "alice", PASSWORD)
-    ssh.process.wait_for_event(ssh.log, "20136", "Login of alice")  # type: ignore[union-attr]
+    assert not await ssh.can_log_in("alice")
+    ssh.wait_event("20136", "Login of alice")
 
 
 async def test_a_service_without_policy_neither_denies_nor_bans(ssh: SshServer) -> None:
     ssh.start(
         accounts=ACCOUNTS, service="security_policy =", policy="source_ip_ban_after_count = 1"
     )
-    assert not await login(ssh, "alice", "wrong")
-    assert await login(ssh, "admin", PASSWORD), "the default deny list does not apply"
-    assert await login(ssh, "alice", PASSWORD)
+    assert not await ssh.can_log_in("alice", password="wrong")
+    assert await ssh.can_log_in("admin"), "the default deny list does not apply"
+    assert await ssh.can_log_in("alice")
+    # The login's 20137 comes after any ban the refusal before it could have caused.
+    ssh.wait_event("20137", "alice authenticated with password")
     assert ssh.log.count("20257") == 0
 
 
@@ -242,7 +236,7 @@ async def test_refusals_wait_the_delay_without_holding_up_other_clients(ssh: Ssh
 
     async def timed(name: str, user: str, password: str) -> float:
         started = time.monotonic()
-        await login(ssh, user, password)
+        await ssh.can_log_in(user, password=password)
         finished.append(name)
         return time.monotonic() - started
 
@@ -293,26 +287,24 @@ def legacy(module_ssh: Any) -> SshServer:
 
 
 async def test_a_disabled_method_is_skipped_with_an_event(legacy: SshServer) -> None:
-    assert await login(legacy, "alice", PASSWORD), "the disabled method would refuse alice"
-    line = legacy.process.wait_for_event(legacy.log, "20111", "off skipped for alice")[-1]  # type: ignore[union-attr]
+    assert await legacy.can_log_in("alice"), "the disabled method would refuse alice"
+    line = legacy.wait_event("20111", "off skipped for alice")
     assert line.endswith("disabled.")
 
 
 async def test_deny_username_method_refuses_its_names(legacy: SshServer) -> None:
-    assert not await login(legacy, "mallory", PASSWORD)
-    line = legacy.process.wait_for_event(legacy.log, "20136", "Login of mallory")[-1]  # type: ignore[union-attr]
+    assert not await legacy.can_log_in("mallory")
+    line = legacy.wait_event("20136", "Login of mallory")
     assert "authentications/deny" in line
     assert not legacy.log.events("20255", "deny-username"), "a screen passes silently"
 
 
 async def test_ip_time_ban_method_bans_through_the_shared_store(legacy: SshServer) -> None:
     await fail(legacy, 2, OTHER)
-    line = legacy.process.wait_for_event(legacy.log, "20257", f"Address {OTHER}")[-1]  # type: ignore[union-attr]
+    line = legacy.wait_event("20257", f"Address {OTHER}")
     assert "authentications/ban" in line
-    assert not await login(legacy, "alice", PASSWORD, OTHER)
-    legacy.process.wait_for_event(
-        legacy.log, "20005", f"from {OTHER} blocked by authentications/ban"
-    )  # type: ignore[union-attr]
+    assert not await legacy.can_log_in("alice", source=OTHER)
+    legacy.wait_event("20005", f"from {OTHER} blocked by authentications/ban")
     listed = legacy.ferryd.run("bans", "list", "--config-dir", legacy.config.path)
     assert "authentications/ban" in listed.stdout
 
@@ -320,8 +312,8 @@ async def test_ip_time_ban_method_bans_through_the_shared_store(legacy: SshServe
 async def test_anonymous_logs_in_with_any_password_as_the_mapped_account(
     legacy: SshServer,
 ) -> None:
-    assert await login(legacy, "Anonymous", "anything@example.com", THIRD)
-    line = legacy.process.wait_for_event(legacy.log, "20137", "public-downloads authenticated")[-1]  # type: ignore[union-attr]
+    assert await legacy.can_log_in("Anonymous", password="anything@example.com", source=THIRD)
+    line = legacy.wait_event("20137", "public-downloads authenticated")
     assert "anonymous method anon" in line
     assert legacy.home("public-downloads").is_dir(), "the session ran in the mapped home"
-    assert await login(legacy, "alice", PASSWORD, THIRD), "other names go to the next method"
+    assert await legacy.can_log_in("alice", source=THIRD), "other names go to the next method"

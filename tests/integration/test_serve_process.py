@@ -74,6 +74,41 @@ def test_serve_on_an_empty_folder_initialises_it_prints_passwords_and_runs(
     assert process.stop() == 0
 
 
+def test_a_state_database_that_cannot_be_opened_stops_the_start_naming_the_option(
+    ferryd: Ferryd, config: ConfigFolder
+) -> None:
+    # server.ini is a regular file, so nothing can be created "under" it, even by root.
+    text = config.minimal_ini().replace(
+        "[server]\n", "[server]\nstate_database = server.ini/state.db3\n", 1
+    )
+    config.write(text)
+
+    process = ferryd.serve(config)
+
+    assert process.wait_exit() == 1, process.diagnostics()
+    lines = [line for line in process.stderr().splitlines() if line.strip()]
+    assert len(lines) == 1, process.diagnostics()
+    assert lines[0].startswith(f"{config.ini}: [server] state_database: "), lines[0]
+    assert f"cannot open {config.path / 'server.ini' / 'state.db3'}" in lines[0]
+
+
+def test_a_pid_file_that_cannot_be_written_is_reported_and_the_node_runs(
+    ferryd: Ferryd, config: ConfigFolder
+) -> None:
+    config.write(
+        config.minimal_ini().replace("[server]\n", "[server]\npid_file = server.ini/x.pid\n", 1)
+    )
+
+    process = ferryd.start(config)
+
+    line = process.wait_for_event(config.log(), "20266")[-1]
+    pid_file = config.path / "server.ini" / "x.pid"
+    assert line.startswith(f"20266 Cannot write the pid file {pid_file}: "), line
+    assert line.removeprefix(f"20266 Cannot write the pid file {pid_file}: ").strip(), line
+    assert process.is_running()
+    assert process.stop() == 0
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")

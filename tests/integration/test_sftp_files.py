@@ -1,9 +1,9 @@
 """The real OpenSSH ``sftp`` client in batch mode against ferryd, checked on the server's disk.
 
 Every command a user types is run through ``sftp -b`` (a failing command fails the batch), and
-its effect is read back from the home folder on disk and from the audit log. Event ids: 30050
-change (rename, delete, mkdir, rmdir, setstat, symlink, link), 30067 download closed, 30068
-upload published.
+its effect is read back from the home folder on disk and from the audit log. Event ids: 30020
+file opened for reading, 30021 file opened for writing, 30050 change (rename, delete, mkdir,
+rmdir, setstat, symlink, link), 30067 download closed, 30068 upload published.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ USERS = (
     "modes",
     "links",
     "df",
+    "opener",
 )
 TEMP_PREFIX = ".ferryd-upload."
 
@@ -49,11 +50,6 @@ def run(ssh: SshServer, user: str, commands: list[str]) -> str:
     return result.stdout
 
 
-def event(ssh: SshServer, event_id: str, containing: str) -> str:
-    assert ssh.process is not None
-    return ssh.process.wait_for_event(ssh.log, event_id, containing=containing)[-1]
-
-
 def random_file(folder: Path, name: str, size: int) -> Path:
     path = folder / name
     path.write_bytes(os.urandom(size))
@@ -69,8 +65,8 @@ def test_put_stores_exact_bytes_and_reports_the_upload_with_its_size(
 
     assert (server.home("put") / "payload.bin").read_bytes() == local.read_bytes()
     assert (server.home("put") / "sub" / "copy.bin").read_bytes() == local.read_bytes()
-    event(server, "30068", "put uploaded /payload.bin: 1234567 bytes")
-    event(server, "30068", "put uploaded /sub/copy.bin: 1234567 bytes")
+    server.wait_event("30068", "put uploaded /payload.bin: 1234567 bytes")
+    server.wait_event("30068", "put uploaded /sub/copy.bin: 1234567 bytes")
 
 
 def test_put_and_get_with_p_preserve_mtime_and_mode(server: SshServer, tmp_path: Path) -> None:
@@ -103,7 +99,27 @@ def test_get_downloads_exact_bytes_and_reports_the_download_with_its_size(
     run(server, "get", [f"get /report.bin {local}"])
 
     assert local.read_bytes() == original.read_bytes()
-    event(server, "30067", "get downloaded /report.bin: 777777 bytes")
+    server.wait_event("30067", "get downloaded /report.bin: 777777 bytes")
+
+
+def test_a_download_and_an_upload_each_log_their_open_event_with_the_path(
+    server: SshServer, tmp_path: Path
+) -> None:
+    (server.home("opener") / "invoice.txt").write_bytes(b"invoice 12\n")
+    order = tmp_path / "order.csv"
+    order.write_bytes(b"id,total\n1,42\n")
+
+    run(
+        server,
+        "opener",
+        [f"get /invoice.txt {tmp_path / 'invoice.txt'}", f"put {order} /order.csv"],
+    )
+
+    opened = server.wait_event("30020", "opener opened /invoice.txt")
+    assert opened == "30020 opener opened /invoice.txt for reading."
+    opened = server.wait_event("30021", "opener opened /order.csv")
+    assert opened == "30021 opener opened /order.csv for writing."
+    assert server.log.count("30021", "/invoice.txt") == 0, "a download opened for writing"
 
 
 def test_reput_resumes_a_partial_upload_to_the_exact_content(
@@ -119,7 +135,7 @@ def test_reput_resumes_a_partial_upload_to_the_exact_content(
 
     assert (server.home("reput") / "resume.bin").read_bytes() == full.read_bytes()
     # Only the missing 600 000 bytes were sent the second time.
-    event(server, "30068", "reput uploaded /resume.bin: 600000 bytes")
+    server.wait_event("30068", "reput uploaded /resume.bin: 600000 bytes")
 
 
 def test_reget_resumes_a_partial_download_to_the_exact_content(
@@ -132,7 +148,7 @@ def test_reget_resumes_a_partial_download_to_the_exact_content(
     run(server, "reget", [f"reget /big.bin {local}"])
 
     assert local.read_bytes() == original.read_bytes()
-    event(server, "30067", "reget downloaded /big.bin: 700000 bytes")
+    server.wait_event("30067", "reget downloaded /big.bin: 700000 bytes")
 
 
 def test_rename_and_rm_change_the_disk_and_are_reported(server: SshServer) -> None:
@@ -143,12 +159,12 @@ def test_rename_and_rm_change_the_disk_and_are_reported(server: SshServer) -> No
 
     assert not (home / "draft.txt").exists()
     assert (home / "final.txt").read_bytes() == b"draft\n"
-    event(server, "30050", "renamer: rename /final.txt (from /draft.txt)")
+    server.wait_event("30050", "renamer: rename /final.txt (from /draft.txt)")
 
     run(server, "renamer", ["rm /final.txt"])
 
     assert list(home.iterdir()) == []
-    event(server, "30050", "renamer: delete /final.txt")
+    server.wait_event("30050", "renamer: delete /final.txt")
 
 
 def test_mkdir_and_rmdir_change_the_disk_and_are_reported(server: SshServer) -> None:
@@ -157,13 +173,13 @@ def test_mkdir_and_rmdir_change_the_disk_and_are_reported(server: SshServer) -> 
     run(server, "folders", ["mkdir /outbox", "mkdir /outbox/2026"])
 
     assert (home / "outbox" / "2026").is_dir()
-    event(server, "30050", "folders: mkdir /outbox/2026")
+    server.wait_event("30050", "folders: mkdir /outbox/2026")
 
     run(server, "folders", ["rmdir /outbox/2026"])
 
     assert (home / "outbox").is_dir()
     assert not (home / "outbox" / "2026").exists()
-    event(server, "30050", "folders: rmdir /outbox/2026")
+    server.wait_event("30050", "folders: rmdir /outbox/2026")
 
 
 def test_ls_long_shows_names_and_sizes_but_never_temporary_upload_names(
@@ -199,7 +215,7 @@ def test_chmod_sets_the_mode_on_disk_and_is_reported(server: SshServer) -> None:
 
     assert stat.S_IMODE((home / "script.sh").stat().st_mode) == 0o751
     assert "-rwxr-x--x" in output
-    event(server, "30050", "modes: setstat /script.sh (mode=0o751)")
+    server.wait_event("30050", "modes: setstat /script.sh (mode=0o751)")
 
 
 def test_symlink_is_created_relative_and_downloads_its_target(
@@ -215,7 +231,7 @@ def test_symlink_is_created_relative_and_downloads_its_target(
     assert (home / "shortcut").is_symlink()
     assert os.readlink(home / "shortcut") == "data/target.txt"
     assert local.read_bytes() == b"linked content\n"
-    event(server, "30050", "links: symlink /shortcut")
+    server.wait_event("30050", "links: symlink /shortcut")
 
 
 def test_ln_makes_a_hard_link_to_the_same_inode(server: SshServer) -> None:
@@ -227,7 +243,7 @@ def test_ln_makes_a_hard_link_to_the_same_inode(server: SshServer) -> None:
     assert not (home / "second-name.txt").is_symlink()
     assert (home / "second-name.txt").stat().st_ino == (home / "original.txt").stat().st_ino
     assert (home / "original.txt").stat().st_nlink == 2
-    event(server, "30050", "links: link /second-name.txt (to /original.txt)")
+    server.wait_event("30050", "links: link /second-name.txt (to /original.txt)")
 
 
 def test_df_reports_the_space_of_the_filesystem_holding_the_home(server: SshServer) -> None:
@@ -237,3 +253,31 @@ def test_df_reports_the_space_of_the_filesystem_holding_the_home(server: SshServ
     assert header[:3] == ["Size", "Used", "Avail"]
     space = os.statvfs(server.home("df"))
     assert int(values[0]) == space.f_blocks * space.f_frsize // 1024
+
+
+async def test_server_umask_masks_what_clients_create(ssh: SshServer, tmp_path: Path) -> None:
+    """``[server] umask = 077``: files and folders clients create are the server user's alone,
+    whether the client sends a mode (OpenSSH: the local file's, 0777 for a folder) or none
+    (asyncssh's defaults: the server's 0666 and 0777 apply, then the umask)."""
+    text = ssh.ini(accounts=account_section("alice"))
+    ssh.config.write(text.replace("[server]\n", "[server]\numask = 077\n", 1))
+    ssh.start()
+    local = tmp_path / "shared.csv"
+    local.write_bytes(b"a,b\n")
+    local.chmod(0o666)
+
+    run(ssh, "alice", [f"put {local} /openssh.csv", "mkdir /openssh-folder"])
+    async with await ssh.connect("alice") as conn, conn.start_sftp_client() as sftp:
+        async with sftp.open("/asyncssh.csv", "wb") as remote:
+            await remote.write(b"a,b\n")
+        await sftp.mkdir("/asyncssh-folder")
+
+    home = ssh.home("alice")
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in home.iterdir()}
+    assert modes == {
+        "openssh.csv": 0o600,
+        "asyncssh.csv": 0o600,
+        "openssh-folder": 0o700,
+        "asyncssh-folder": 0o700,
+    }
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700, "the home created at the first login"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 import pytest
-from sshkit import PASSWORD, account_section, client_key, other_key
+from sshkit import PASSWORD, account_section, client_key, free_port, other_key
 
 from ferryd.auth.passwords import hash_password
 
@@ -26,13 +26,6 @@ if TYPE_CHECKING:
 
 NEW_PASSWORD = "a new password for alice"
 EXPLICIT_LIST = "curve25519-sha256, aes128-gcm@openssh.com, hmac-sha2-256-etm@openssh.com"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def reload_text(ssh: SshServer, text: str) -> str:
@@ -47,11 +40,6 @@ def reload_text(ssh: SshServer, text: str) -> str:
     )
     answers = [line for line in log.lines() if line.split(" ", 1)[0] in ("20250", "20010")]
     return answers[-1]
-
-
-def wait_event(ssh: SshServer, event_id: str, containing: str = "", count: int = 1) -> str:
-    assert ssh.process is not None
-    return ssh.process.wait_for_event(ssh.log, event_id, containing, count)[-1]
 
 
 async def assert_sftp_works(conn: asyncssh.SSHClientConnection, name: str) -> None:
@@ -78,14 +66,14 @@ async def test_connection_over_the_limit_is_refused_until_one_closes(ssh: SshSer
         with pytest.raises((asyncssh.Error, OSError)):
             async with await ssh.connect("alice", password=PASSWORD):
                 pass
-        refused = wait_event(ssh, "30051")
+        refused = ssh.wait_event("30051")
         assert refused.endswith(": 2 concurrent connections reached.")
         assert ssh.log.count("20137") == 2, "the refused connection got as far as a login"
 
         first_port = local_port(first)
         first.close()
         await first.wait_closed()
-        wait_event(ssh, "30015", f":{first_port} closed")
+        ssh.wait_event("30015", f":{first_port} closed")
 
         async with await ssh.connect("alice", password=PASSWORD) as third:
             await assert_sftp_works(third, "third.txt")
@@ -113,15 +101,15 @@ async def test_idle_connection_is_closed_while_a_busy_one_stays_open(ssh: SshSer
         busy_port = local_port(busy)
 
     assert 0.9 <= closed_after <= 2.5, f"idle connection closed after {closed_after:.2f} s"
-    idle_event = wait_event(ssh, "30016")
+    idle_event = ssh.wait_event("30016")
     assert re.fullmatch(
         r"30016 SSH connection of alice closed after 1(\.0)? idle seconds\.", idle_event
     )
     assert ssh.log.count("30016") == 1
-    closed = wait_event(ssh, "30015", f":{idle_port} closed")
+    closed = ssh.wait_event("30015", f":{idle_port} closed")
     assert closed.endswith("(idle for 1 seconds).")
     assert ssh.log.count("30015", "(idle for") == 1
-    wait_event(ssh, "30015", f":{busy_port} closed")
+    ssh.wait_event("30015", f":{busy_port} closed")
 
 
 async def test_connection_that_never_logs_in_is_closed_after_the_idle_timeout(
@@ -137,9 +125,9 @@ async def test_connection_that_never_logs_in_is_closed_after_the_idle_timeout(
         await asyncio.wait_for(reader.read(), timeout=4.0)
     finally:
         writer.close()
-    failed = wait_event(ssh, "30013", f"127.0.0.1:{port} failed before login")
+    failed = ssh.wait_event("30013", f"127.0.0.1:{port} failed before login")
     assert failed.endswith(": Login timeout expired"), failed
-    wait_event(ssh, "30015", f"127.0.0.1:{port} closed")
+    ssh.wait_event("30015", f"127.0.0.1:{port} closed")
 
 
 # -- account changes while sessions are open ------------------------------------------------------
@@ -162,7 +150,7 @@ async def test_new_password_applies_to_the_next_login_and_open_sessions_keep_wor
             await assert_sftp_works(after, "after.txt")
         with pytest.raises(asyncssh.PermissionDenied):
             await ssh.connect("alice", password=PASSWORD)
-        rejected = wait_event(ssh, "20142", "Login of alice with password")
+        rejected = ssh.wait_event("20142", "Login of alice with password")
         assert rejected.endswith(": invalid password")
 
         async with sftp.open("before.txt", "wb") as remote:
@@ -183,7 +171,7 @@ async def test_replaced_key_applies_to_the_next_login_and_open_sessions_keep_wor
             await assert_sftp_works(after, "after.txt")
         with pytest.raises(asyncssh.PermissionDenied):
             await ssh.connect("alice", key=client_key())
-        rejected = wait_event(ssh, "20142", "Login of alice with ssh-key")
+        rejected = ssh.wait_event("20142", "Login of alice with ssh-key")
         assert rejected.endswith(": public key not authorized")
 
         await assert_sftp_works(before, "before.txt")
@@ -228,14 +216,14 @@ async def test_service_options_change_for_new_connections_without_a_restart(
         closed = ssh.log.count("30015")
         with pytest.raises(asyncssh.KeyExchangeFailed):
             await ssh.connect("alice", encryption_algs=["aes256-ctr"])
-        wait_event(ssh, "30015", count=closed + 1)
+        ssh.wait_event("30015", count=closed + 1)
 
         async with await ssh.connect("alice", client_factory=BannerClient) as second:
             assert banners == ["Changed banner.\n"]
             assert second.get_extra_info("send_cipher") == "aes128-gcm@openssh.com"
             with pytest.raises((asyncssh.Error, OSError)):
                 await ssh.connect("alice")
-            wait_event(ssh, "30051", "2 concurrent connections reached")
+            ssh.wait_event("30051", "2 concurrent connections reached")
     assert (ssh.home("alice") / "kept.txt").read_bytes() == b"kept\n"
 
 
@@ -250,14 +238,12 @@ async def test_changing_the_port_moves_the_listener_and_open_sessions_carry_on(
         applied = reload_text(ssh, ssh.ini(accounts=accounts).replace("port = 0", f"port = {new}"))
 
         assert applied.startswith("20250 "), applied
-        listening = wait_event(ssh, "30076", f":{new}.")
+        listening = ssh.wait_event("30076", f":{new}.")
         assert listening == f"30076 SSH service sftp listening on 127.0.0.1:{new}."
-        ssh.port = new
-        async with await ssh.connect("alice", password=PASSWORD) as conn:
+        async with await ssh.connect("alice", password=PASSWORD, port=new) as conn:
             await assert_sftp_works(conn, "moved.txt")
-        ssh.port = old
         with pytest.raises(OSError):
-            await ssh.connect("alice", password=PASSWORD)
+            await ssh.connect("alice", password=PASSWORD, port=old)
         await assert_sftp_works(kept, "kept.txt")
 
 
@@ -276,7 +262,7 @@ async def test_port_change_to_a_busy_port_keeps_the_old_listener_and_open_sessio
 
             reload_text(ssh, ssh.ini(accounts=accounts).replace("port = 0", f"port = {busy}"))
 
-            failed = wait_event(ssh, "20158", "services ssh sftp failed to start")
+            failed = ssh.wait_event("20158", "services ssh sftp failed to start")
             assert "address already in use" in failed.lower()
             async with await ssh.connect("alice", password=PASSWORD) as new:
                 await assert_sftp_works(new, "new.txt")
@@ -313,7 +299,7 @@ async def test_reload_with_an_unknown_ssh_algorithm_is_refused_and_the_service_k
         ssh.reload(accounts=account_section("alice"), service="ssh_cipher_list = not-an-algorithm")
 
         line = ssh.config.line_of(ssh.config.ini.read_text(), "ssh_cipher_list = ")
-        refused = wait_event(ssh, "20010")
+        refused = ssh.wait_event("20010")
         assert refused.startswith(
             "20010 Configuration refused, the running configuration is kept: "
             f"{ssh.config.ini}:{line}: [services/sftp] ssh_cipher_list: unknown SSH algorithm "
@@ -377,7 +363,7 @@ async def test_sftp_no_refuses_the_subsystem_but_logins_still_succeed(
     ssh.start(accounts=account_section("alice"), service=f"sftp = no\nscp = {scp}")
 
     async with await ssh.connect("alice", password=PASSWORD) as conn:
-        wait_event(ssh, "20137", "alice authenticated with password")
+        ssh.wait_event("20137", "alice authenticated with password")
         # With scp = no the channel is refused; with scp = yes ferryd drops the connection.
         with pytest.raises((asyncssh.Error, OSError)):
             await conn.start_sftp_client()
@@ -385,7 +371,7 @@ async def test_sftp_no_refuses_the_subsystem_but_logins_still_succeed(
     openssh = ssh.sftp("alice", ["ls"])
     assert openssh.returncode != 0
     assert "sftp>" not in openssh.stdout
-    wait_event(ssh, "20137", "alice authenticated with ssh-key")
+    ssh.wait_event("20137", "alice authenticated with ssh-key")
     assert ssh.log.count("30011") == 0
 
 

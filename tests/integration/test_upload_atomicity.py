@@ -16,6 +16,7 @@ import signal
 import struct
 import subprocess
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
@@ -137,6 +138,36 @@ def uploads() -> Iterator[list[subprocess.Popen[bytes]]]:
             kill_client(client)
 
 
+@dataclass
+class CutUpload:
+    """A throttled upload caught in the middle, still running (kill it with kill_client)."""
+
+    home: Path
+    sessions: int  # the user's 30012 (session ended) lines before the upload started
+    client: subprocess.Popen[bytes]
+    temp: Path  # its temporary file, past CUT_AFTER bytes
+
+
+def cut_upload(
+    ssh: SshServer,
+    user: str,
+    local: Path,
+    remote: str,
+    uploads: list[subprocess.Popen[bytes]],
+    existing: dict[str, bytes] | None = None,
+) -> CutUpload:
+    """Start ``user``'s upload of ``local`` as ``remote`` (the home holding ``existing``
+    files first) and wait until its temporary file has passed CUT_AFTER bytes."""
+    home = ssh.home(user)
+    home.mkdir(parents=True, exist_ok=True)
+    for name, data in (existing or {}).items():
+        (home / name).write_bytes(data)
+    sessions = ssh.log.count("30012", containing=f"session of {user} ended")
+    client = start_upload(ssh, user, local, remote)
+    uploads.append(client)
+    return CutUpload(home, sessions, client, wait_for_partial(ssh, client, home))
+
+
 def wait_for_session_end(ssh: SshServer, user: str, before: int) -> None:
     """The server noticed the cut: one more 30012 (session ended) for ``user``."""
     assert ssh.process is not None
@@ -159,18 +190,14 @@ def assert_still_serving(ssh: SshServer, user: str, tmp_path: Path) -> None:
 def test_killed_atomic_upload_leaves_nothing_and_server_keeps_serving(
     server: SshServer, big_file: Path, uploads: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
-    home = server.home("atomic")
-    home.mkdir(parents=True, exist_ok=True)
-    sessions = server.log.count("30012", containing="session of atomic ended")
-    client = start_upload(server, "atomic", big_file, "/big.bin")
-    uploads.append(client)
-    temp = wait_for_partial(server, client, home)
-    assert temp.name.endswith(".big.bin")
+    upload = cut_upload(server, "atomic", big_file, "/big.bin", uploads)
+    home = upload.home
+    assert upload.temp.name.endswith(".big.bin")
     assert not (home / "big.bin").exists(), "an atomic upload showed its final name early"
 
-    kill_client(client)
+    kill_client(upload.client)
 
-    wait_for_session_end(server, "atomic", sessions)
+    wait_for_session_end(server, "atomic", upload.sessions)
     assert_still_serving(server, "atomic", tmp_path)
     assert not (home / "big.bin").exists(), "a cut atomic upload was published"
     assert temporaries(home) == []
@@ -181,12 +208,9 @@ def test_killed_atomic_upload_leaves_nothing_and_server_keeps_serving(
 async def test_upload_in_progress_is_invisible_and_untouchable_from_another_session(
     server: SshServer, big_file: Path, uploads: list[subprocess.Popen[bytes]]
 ) -> None:
-    home = server.home("watched")
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "before.txt").write_bytes(b"already here\n")
-    client = start_upload(server, "watched", big_file, "/incoming.bin")
-    uploads.append(client)
-    temp = wait_for_partial(server, client, home)
+    existing = {"before.txt": b"already here\n"}
+    upload = cut_upload(server, "watched", big_file, "/incoming.bin", uploads, existing)
+    home, client, temp = upload.home, upload.client, upload.temp
 
     listing = server.sftp("watched", ["ls -la /"])
     async with await server.connect("watched") as conn, conn.start_sftp_client() as sftp:
@@ -216,16 +240,12 @@ async def test_upload_in_progress_is_invisible_and_untouchable_from_another_sess
 def test_killed_resumable_upload_is_published_as_prefix_and_reput_completes_it(
     server: SshServer, big_file: Path, uploads: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
-    home = server.home("resumable")
-    home.mkdir(parents=True, exist_ok=True)
-    sessions = server.log.count("30012", containing="session of resumable ended")
-    client = start_upload(server, "resumable", big_file, "/big.bin")
-    uploads.append(client)
-    wait_for_partial(server, client, home)
+    upload = cut_upload(server, "resumable", big_file, "/big.bin", uploads)
+    home = upload.home
 
-    kill_client(client)
+    kill_client(upload.client)
 
-    wait_for_session_end(server, "resumable", sessions)
+    wait_for_session_end(server, "resumable", upload.sessions)
     partial = (home / "big.bin").read_bytes()
     assert CUT_AFTER < len(partial) < BIG
     with big_file.open("rb") as source:
@@ -314,13 +334,10 @@ async def test_a_cut_upload_that_cannot_be_published_is_reported_and_the_session
 def test_replacing_a_file_keeps_the_previous_version_readable_during_the_upload(
     server: SshServer, big_file: Path, uploads: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
-    home = server.home("replacer")
-    home.mkdir(parents=True, exist_ok=True)
     previous = os.urandom(3 * MIB)
-    (home / "data.bin").write_bytes(previous)
-    client = start_upload(server, "replacer", big_file, "/data.bin")
-    uploads.append(client)
-    wait_for_partial(server, client, home)
+    existing = {"data.bin": previous}
+    upload = cut_upload(server, "replacer", big_file, "/data.bin", uploads, existing)
+    home, client = upload.home, upload.client
     local = tmp_path / "during.bin"
 
     result = server.sftp("replacer", [f"get /data.bin {local}", "ls -l /data.bin"])
@@ -335,18 +352,13 @@ def test_replacing_a_file_keeps_the_previous_version_readable_during_the_upload(
 def test_killed_upload_replacing_a_file_keeps_the_previous_version(
     server: SshServer, big_file: Path, uploads: list[subprocess.Popen[bytes]]
 ) -> None:
-    home = server.home("keeper")
-    home.mkdir(parents=True, exist_ok=True)
     previous = os.urandom(3 * MIB)
-    (home / "data.bin").write_bytes(previous)
-    sessions = server.log.count("30012", containing="session of keeper ended")
-    client = start_upload(server, "keeper", big_file, "/data.bin")
-    uploads.append(client)
-    wait_for_partial(server, client, home)
+    upload = cut_upload(server, "keeper", big_file, "/data.bin", uploads, {"data.bin": previous})
+    home = upload.home
 
-    kill_client(client)
+    kill_client(upload.client)
 
-    wait_for_session_end(server, "keeper", sessions)
+    wait_for_session_end(server, "keeper", upload.sessions)
     assert (home / "data.bin").read_bytes() == previous, "a cut upload replaced the file"
     assert temporaries(home) == []
 

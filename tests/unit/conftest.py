@@ -1,12 +1,22 @@
-"""Helpers for unit tests: configuration folders written in a few lines."""
+"""Helpers for unit tests: configuration folders written in a few lines.
+
+Helpers beside the tests are imported by name (``from docblocks import ...``); those of the
+integration tests as ``tests.integration....``, so the repository root goes on ``sys.path``
+(as tests/e2e/conftest.py does).
+"""
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+if str(REPOSITORY) not in sys.path:
+    sys.path.insert(0, str(REPOSITORY))
 
 BASE_INI = """\
 [server]

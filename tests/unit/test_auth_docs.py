@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+
+from docblocks import doc_blocks
 
 from ferryd.auth.account import resolve_account
 from ferryd.auth.policy import ActivePolicy, Refusal, Screen
@@ -16,7 +17,7 @@ PAGE = Path(__file__).resolve().parents[2] / "docs" / "authentication.md"
 
 
 def blocks(kind: str) -> list[str]:
-    return re.findall(rf"```{kind}\n(.*?)```", PAGE.read_text(), flags=re.DOTALL)
+    return doc_blocks(PAGE, kind)
 
 
 def test_policy_example_loads_and_screens_as_described(tmp_path: Path) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from docblocks import doc_blocks
 
 from ferryd.auth.credentials import Credentials
 from ferryd.auth.methods.http import request_body
@@ -21,7 +21,7 @@ GUIDE = Path(__file__).resolve().parents[2] / "docs" / "authentication-http.md"
 
 
 def blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", GUIDE.read_text(), flags=re.DOTALL)
+    return doc_blocks(GUIDE, language)
 
 
 def json_example(top_key: str) -> dict[str, Any]:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import datetime
-import re
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from docblocks import doc_blocks
+from tests.integration.testpki import CertificateAuthority
 
 from ferryd.auth.methods.ldap import LdapAuthentication
 from ferryd.config.configuration import Configuration
@@ -26,7 +22,7 @@ METHOD = ("authentications", "corporate-ldap")
 
 @pytest.fixture
 def configuration(tmp_path: Path) -> Configuration:
-    (example,) = re.findall(r"```ini\n(.*?)```", GUIDE.read_text(), flags=re.DOTALL)
+    (example,) = doc_blocks(GUIDE)
     (tmp_path / "server.ini").write_text(example)
     return load_configuration(tmp_path, node="node-a")
 
@@ -37,24 +33,6 @@ def method(configuration: Configuration) -> LdapAuthentication:
     bus = EventBus(ServerRef("server-uuid", "sftp-gateway", "node-a"))
     context = ComponentContext(bus, *METHOD, lambda: configuration)
     return LdapAuthentication(model, context)
-
-
-def write_ca(path: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "example CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
 def test_the_example_loads_with_the_options_the_guide_describes(
@@ -85,7 +63,7 @@ async def test_the_example_starts_once_its_ca_file_is_there(
     # Without ldap-ca.pem next to server.ini, the start fails naming the option.
     with pytest.raises(ValueError, match=r"tls_trusted_certificates: .*ldap-ca\.pem does not"):
         await method(configuration).start()
-    write_ca(configuration.config_dir / "ldap-ca.pem")
+    CertificateAuthority.create("example CA").write(configuration.config_dir / "ldap-ca.pem")
     started = method(configuration)
     await started.start()  # the directory is not contacted at start
     assert started.state is State.RUNNING

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import asyncssh
 import pytest
+from docblocks import doc_blocks
 
 from ferryd.auth.account import AccountRefused, resolve_account
 from ferryd.auth.methods.local_file import identities_view
@@ -21,7 +22,7 @@ GUIDE = Path(__file__).resolve().parents[2] / "docs" / "authentication-local-fil
 def example(tmp_path: Path) -> tuple[Path, Path]:
     """The two ```ini blocks, written as server.ini and partners.ini (the method's path
     pointing to the latter)."""
-    main, accounts = re.findall(r"```ini\n(.*?)```", GUIDE.read_text(), flags=re.DOTALL)
+    main, accounts = doc_blocks(GUIDE)
     partners = tmp_path / "partners.ini"
     partners.write_text(accounts)
     main, replaced = re.subn(r"(?m)^path = .*$", f"path = {partners}", main)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncssh
 import pytest
+from docblocks import doc_blocks
 
 from ferryd.auth.account import AccountRefused, resolve_account
 from ferryd.auth.passwords import verify_password
@@ -18,12 +18,8 @@ from ferryd.server import preflight
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "configuration-guide.md"
 
 
-def ini_blocks() -> list[str]:
-    return re.findall(r"```ini\n(.*?)```", GUIDE.read_text(), flags=re.DOTALL)
-
-
 def test_the_guide_example_is_valid_and_its_override_applies(tmp_path: Path) -> None:
-    main, override = ini_blocks()
+    main, override = doc_blocks(GUIDE)
     (tmp_path / "server.ini").write_text(main)
     configuration = load_configuration(tmp_path, node="node-a")
     assert preflight(configuration) == []
@@ -46,7 +42,7 @@ SFTP_GUIDE = GUIDE.parent / "sftp.md"
 
 
 def test_the_sftp_guide_example_behaves_as_its_comments_say(tmp_path: Path) -> None:
-    (block,) = re.findall(r"```ini\n(.*?)```", SFTP_GUIDE.read_text(), flags=re.DOTALL)
+    (block,) = doc_blocks(SFTP_GUIDE)
     (tmp_path / "server.ini").write_text(block)
     asyncssh.generate_private_key("ssh-ed25519").write_private_key(
         str(tmp_path / "ssh_host_ed25519_key")
@@ -81,12 +77,10 @@ def test_the_ha_guide_placement_example_is_valid_on_the_shared_configuration(
 ) -> None:
     """Blocks marked for the end-to-end tests run there; the others must load on top of the
     shared server.ini they extend."""
-    text = HA_GUIDE.read_text()
-    shared = re.search(r"<!-- e2e: active-active/server.ini -->\n```ini\n(.*?)```", text, re.S)
-    assert shared is not None
-    loose = re.findall(r"(?<!-->\n)```ini\n(.*?)```", text, flags=re.DOTALL)
+    (shared,) = doc_blocks(HA_GUIDE, marker="active-active/server.ini")
+    loose = doc_blocks(HA_GUIDE)
     assert loose, "the guide's unmarked ini examples"
-    base = shared.group(1).replace("/srv/ferryd/files", str(tmp_path / "files"))
+    base = shared.replace("/srv/ferryd/files", str(tmp_path / "files"))
     (tmp_path / "ssh_host_ed25519_key").write_bytes(
         asyncssh.generate_private_key("ssh-ed25519").export_private_key()
     )
