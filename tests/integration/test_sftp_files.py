@@ -281,3 +281,25 @@ async def test_server_umask_masks_what_clients_create(ssh: SshServer, tmp_path: 
         "asyncssh-folder": 0o700,
     }
     assert stat.S_IMODE(home.stat().st_mode) == 0o700, "the home created at the first login"
+
+
+async def test_asyncssh_client_downloads_whole_and_sparse_files(
+    ssh: SshServer, tmp_path: Path
+) -> None:
+    """asyncssh's ``get`` first asks where the file has data (``ranges@asyncssh.com``, which
+    asyncssh's server answers by seeking the open file): a plain file and one with a hole
+    both arrive exactly, the hole read back as zeros."""
+    ssh.start(accounts=account_section("alice"))
+    home = ssh.home("alice")
+    home.mkdir(parents=True, exist_ok=True)
+    plain = os.urandom(300_000)
+    (home / "plain.bin").write_bytes(plain)
+    with (home / "sparse.bin").open("wb") as sparse:
+        sparse.write(b"head")
+        sparse.seek(4 * 1024 * 1024)
+        sparse.write(b"tail")
+    async with await ssh.connect("alice") as conn, conn.start_sftp_client() as sftp:
+        await sftp.get("plain.bin", str(tmp_path / "plain.bin"))
+        await sftp.get("sparse.bin", str(tmp_path / "sparse.bin"))
+    assert (tmp_path / "plain.bin").read_bytes() == plain
+    assert (tmp_path / "sparse.bin").read_bytes() == (home / "sparse.bin").read_bytes()

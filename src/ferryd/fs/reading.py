@@ -37,6 +37,12 @@ class ReadHandle:
         with mapped(self.virtual):
             return os.fstat(self._open_fd())
 
+    def seek(self, offset: int, whence: int) -> int:
+        """``lseek``, for clients asking where the data of a sparse file is (``SEEK_DATA``,
+        ``SEEK_HOLE``); reads use explicit offsets, so moving the position is harmless."""
+        with mapped(self.virtual):
+            return os.lseek(self._open_fd(), offset, whence)
+
     def close(self) -> None:
         """Close the descriptor; closing twice is harmless."""
         fd, self._fd = self._fd, -1

@@ -129,6 +129,11 @@ class WriteHandle:
         with mapped(self.virtual):
             return os.fstat(self._open_fd())
 
+    def seek(self, offset: int, whence: int) -> int:
+        """``lseek`` (sparse-file questions); writes use explicit offsets."""
+        with mapped(self.virtual):
+            return os.lseek(self._open_fd(), offset, whence)
+
     def truncate(self, size: int) -> None:
         fd = self._open_fd()
         self._check_limit(size)

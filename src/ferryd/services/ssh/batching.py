@@ -16,22 +16,40 @@ import asyncssh
 from asyncssh.constants import MSG_IGNORE
 from asyncssh.packet import String
 
+from ferryd.services.ssh.channel import StreamingChannel
+
 
 class BatchedWrites:
     """Wraps the connection's transport; everything but ``write`` is the transport's own.
-    Closing and aborting send what is pending first, as an unbuffered transport would have."""
+    Closing and aborting send what is pending first, as an unbuffered transport would have.
+    Channels holding a partial packet (:class:`StreamingChannel`) send it first."""
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self._partial: list[StreamingChannel[Any]] = []
+        self._scheduled = False
 
     def write(self, data: bytes) -> None:
-        if not self._pending:
+        if not self._scheduled:
+            self._scheduled = True
             self._loop.call_soon(self.flush)
         self._pending.append(data)
 
+    def before_flush(self, channel: StreamingChannel[Any]) -> None:
+        """``channel`` has a partial packet to send at the end of this pass."""
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+        self._partial.append(channel)
+
     def flush(self) -> None:
+        self._scheduled = False
+        if self._partial:
+            partial, self._partial = self._partial, []
+            for channel in partial:
+                channel.flush_partial()
         if self._pending:
             data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
             self._pending.clear()
@@ -75,8 +93,21 @@ class BatchingServerConnection(asyncssh.SSHServerConnection):
                 return
         super().send_packet(pkttype, *args, handler=handler)
 
+    _batched: BatchedWrites | None = None
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
         stream = cast(asyncio.Transport, transport)
-        batched: Any = BatchedWrites(stream, asyncio.get_running_loop())
-        super().connection_made(batched)
+        self._batched = BatchedWrites(stream, asyncio.get_running_loop())
+        super().connection_made(cast(Any, self._batched))
+
+    def create_server_channel(
+        self, encoding: str | None = "", errors: str = "", window: int = 0, max_pktsize: int = 0
+    ) -> asyncssh.SSHServerChannel[Any]:
+        channel = super().create_server_channel(encoding, errors, window, max_pktsize)
+        # The subclass adds no state of its own, so switching the class keeps asyncssh's
+        # constructor (and its private arguments) out of ferryd.
+        channel.__class__ = StreamingChannel
+        assert isinstance(channel, StreamingChannel) and self._batched is not None
+        channel.attach(self._batched)
+        return channel

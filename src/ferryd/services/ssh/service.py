@@ -121,6 +121,8 @@ class SshService(Component[SshServiceModel]):
             "login_timeout": min(_LOGIN_TIMEOUT, model.idle_timeout),
             "kbdint_auth": False,
             "allow_pty": False,
+            # No line editor: ferryd runs no shells, and it would wrap every channel write.
+            "line_editor": False,
             "agent_forwarding": False,
             "x11_forwarding": False,
             "server_version": "ferryd",

@@ -47,6 +47,11 @@ class _Opened:
         self.handle = handle
         self.started = time.monotonic()
 
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """asyncssh answers ``ranges@asyncssh.com`` (where a sparse file has data, which its
+        own client asks before a download) by seeking the open file object itself."""
+        return self.handle.seek(offset, whence)
+
 
 _SESSION_CLEANUP = SFTPServerHandler._cleanup.__code__
 
