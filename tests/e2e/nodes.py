@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -230,9 +231,15 @@ class Cluster:
             what=f"a node to log the connection from {client}:{local_port}",
         )
 
-    def uploaded_by(self, name: str) -> str:
-        """Which node published the upload ``name`` ("" if none did)."""
-        return next((n for n, node in self.nodes.items() if node.uploaded(name)), "")
+    def uploaded_by(self, name: str, timeout: float = 1.0) -> str:
+        """Which node published the upload ``name`` ("" if none did). Handlers write an event
+        a moment after it happens, so an upload that just ended gets ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            node = next((n for n, node in self.nodes.items() if node.uploaded(name)), "")
+            if node or time.monotonic() > deadline:
+                return node
+            time.sleep(0.02)
 
     def stop(self) -> None:
         for node in self.nodes.values():

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from clients import sftp_batch
 from layouts import CLIENT_IN_NAMESPACE, GUIDE_SSH_PORT, VIRTUAL_ADDRESS, ActivePassive
-from nodes import DRAINING, UPLOADED
+from nodes import DRAINING
 from tests.integration.polling import wait_for
 from tests.integration.sshkit import account_section
 
@@ -54,10 +54,8 @@ class Client:
         )
         if done.returncode != 0:
             return "", done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
-        for node in self.layout.cluster.nodes.values():
-            if node.log.events(UPLOADED, f"/{name}:"):
-                return node.name, ""
-        return "?", f"no node logged the upload of {name}"
+        node = self.layout.cluster.uploaded_by(name)
+        return (node, "") if node else ("?", f"no node logged the upload of {name}")
 
     def until_served_by(self, node: str, since: float) -> tuple[float, int]:
         """Log in again and again until ``node`` serves; seconds since ``since``, failures.

@@ -81,14 +81,17 @@ class BatchingServerConnection(asyncssh.SSHServerConnection):
     send. It is kept for CBC ciphers, which only ``ssh_cipher_list`` naming them enables.
     """
 
-    _cbc_for: object = None  # the cipher name the decision below was made for
+    _cbc_for: object = None  # the send encryption the decision below was made for
     _cbc = False
 
     def send_packet(self, pkttype: int, *args: bytes, handler: Any = None) -> None:
         if pkttype == MSG_IGNORE and args == _EMPTY_IGNORE:
-            cipher = self.get_extra_info("send_cipher")
-            if cipher is not self._cbc_for:  # once per key exchange, not per packet
-                self._cbc_for, self._cbc = cipher, str(cipher or "").endswith("-cbc")
+            # asyncssh replaces its encryption object at each key exchange; comparing it is
+            # cheaper than get_extra_info, which asks the transport too, for every packet.
+            encryption = self._send_encryption
+            if encryption is not self._cbc_for:
+                cipher = self.get_extra_info("send_cipher")
+                self._cbc_for, self._cbc = encryption, str(cipher or "").endswith("-cbc")
             if not self._cbc:
                 return
         super().send_packet(pkttype, *args, handler=handler)
