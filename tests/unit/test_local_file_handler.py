@@ -133,3 +133,30 @@ async def test_stop_delivers_every_event_already_queued(
     await handler.stop(drain_timeout=5)
     lines = (config_dir / "log" / "s.log").read_text().splitlines()
     assert lines == [f"20251 n{index}" for index in range(500)]
+
+
+async def test_events_arriving_one_by_one_are_written_in_few_batches(
+    write_ini: WriteIni, config_dir: Path
+) -> None:
+    """A session moving small files emits an event every millisecond or so; the handler
+    lingers between deliveries, so they reach the file in a few writes instead of one
+    worker-thread hop each (200 events over at least 0.2 s: about 10 deliveries)."""
+    handler, bus, _ = await handler_for(
+        write_ini, config_dir, "path = log/s.log\nentry_content = {id} {reason}\n"
+    )
+    batches: list[int] = []
+    deliver = handler.handle
+
+    async def counting(events: list[Event]) -> None:
+        batches.append(len(events))
+        await deliver(events)
+
+    handler.handle = counting  # type: ignore[method-assign]
+    for index in range(200):
+        bus.emit("20251", reason=f"n{index}")
+        await asyncio.sleep(0.001)
+    await settle(handler)
+    await handler.stop(1)
+    lines = (config_dir / "log" / "s.log").read_text().splitlines()
+    assert lines == [f"20251 n{index}" for index in range(200)]
+    assert len(batches) <= 40, batches
