@@ -77,7 +77,8 @@ _CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
 
 def one_line(text: str) -> str:
     """``text`` with control characters escaped, so that one event stays one line."""
-    return text.translate(_CONTROLS)
+    # Printable text has none of them; the check is C, the translation a lookup per character.
+    return text if text.isprintable() else text.translate(_CONTROLS)
 
 
 def render_message(definition: EventDefinition, data: Mapping[str, Any]) -> str:
