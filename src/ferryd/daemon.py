@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferryd import __version__
+from ferryd.auth import hashing
 from ferryd.auth.plain_passwords import hash_plain_passwords
 from ferryd.auth.policy import SecurityGuard
 from ferryd.cluster.embedded import EmbeddedCoordinator
@@ -315,6 +316,7 @@ class Node:
             self._guard_task.cancel()
         if self.coordinator is not None:
             await self.coordinator.close()
+        await hashing.close()
         self._remove_pid_file()
 
     async def _drain(self, configuration: Configuration) -> None:

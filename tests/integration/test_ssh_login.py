@@ -9,6 +9,7 @@ reason), 20197 plain-text password hashed, 30011 session started.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import asyncssh
 import pytest
+from polling import wait_for
 from sshkit import PASSWORD, SshServer, account_section, client_key, other_key, public_line
 
 from ferryd.auth.passwords import verify_password
@@ -409,3 +411,50 @@ async def test_before_login_message_reaches_the_client_before_authentication(
         await assert_sftp_works(conn)
 
     assert banners == [BANNER + "\n", "<authenticated>"]
+
+
+def child_processes(pid: int) -> list[int]:
+    """The processes descending from ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+    found: list[int] = []
+    level = [pid]
+    while level:
+        level = [child for child, parent in parents.items() if parent in level]
+        found += level
+    return found
+
+
+async def test_sha_crypt_logins_verify_in_worker_processes_that_end_with_the_server(
+    ssh: SshServer,
+) -> None:
+    """SHA-crypt verification holds the interpreter lock, so concurrent logins would take
+    turns on one core in threads: ferryd verifies them in a process pool (one worker per
+    core), made at the first such login. Stopping ferryd leaves no process behind."""
+    ssh.start(
+        accounts=account_section("imported", password=crypt_hash("-6"), key=None)
+        + account_section("alice")
+    )
+    assert ssh.process is not None
+    pid = ssh.process.process.pid
+    async with await ssh.connect("alice") as conn:  # a key login needs no pool
+        await assert_sftp_works(conn)
+    assert child_processes(pid) == []
+    logins = [ssh.connect("imported", password=PASSWORD) for _ in range(4)]
+    for conn in await asyncio.gather(*logins):
+        async with conn:
+            await assert_sftp_works(conn)
+    helpers = child_processes(pid)
+    assert helpers, "the verification ran in worker processes"
+    assert ssh.process.stop() == 0
+    wait_for(
+        lambda: not any(Path(f"/proc/{helper}").exists() for helper in helpers),
+        timeout=10,
+        what="the hashing workers to exit with ferryd",
+    )

@@ -10,7 +10,7 @@ import pytest
 
 from ferryd.config.loader import load_configuration
 from ferryd.events.bus import EventBus
-from ferryd.events.event import ServerRef
+from ferryd.events.event import Event, ServerRef
 from ferryd.handlers.standard_stream import StandardStreamHandler
 from ferryd.lifecycle import ComponentContext
 
@@ -39,3 +39,34 @@ async def test_events_reach_stdout_filtered_and_formatted(
     assert (
         capsys.readouterr().out == "[node-3] 20143 Could not rotate log file /l/x.log: disk full\n"
     )
+
+
+async def test_events_arriving_one_by_one_are_written_in_few_batches(
+    write_ini: WriteIni, config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A session moving small files emits an event every millisecond or so; the console
+    lingers between deliveries, so they are written in a few batches instead of one
+    worker-thread hop each (200 events over at least 0.2 s: about 10 deliveries)."""
+    write_ini("\n[event-handlers/console]\ntype = standard-stream\nentry_content = {reason}\n")
+    configuration = load_configuration(config_dir, node="node-3")
+    bus = EventBus(ServerRef("s", "s", "node-3"))
+    bus.bind_loop()
+    bus.end_startup()
+    model = configuration.component_model(("event-handlers", "console"))
+    context = ComponentContext(bus, "event-handlers", "console", lambda: configuration)
+    handler = StandardStreamHandler(model, context)  # type: ignore[arg-type]
+    batches: list[int] = []
+    deliver = handler.handle
+
+    async def counting(events: list[Event]) -> None:
+        batches.append(len(events))
+        await deliver(events)
+
+    handler.handle = counting  # type: ignore[method-assign]
+    await handler.start()
+    for index in range(200):
+        bus.emit("20251", reason=f"n{index}")
+        await asyncio.sleep(0.001)
+    await handler.stop(drain_timeout=5)
+    assert capsys.readouterr().out.splitlines() == [f"n{index}" for index in range(200)]
+    assert len(batches) <= 40, batches

@@ -2,9 +2,10 @@
 
 SHA-256/512-crypt (``$5$``, ``$6$``, as in /etc/shadow) and passlib's ``$pbkdf2-sha256$`` and
 ``$pbkdf2-sha512$`` are accepted so accounts imported from other systems keep their passwords.
-Comparison is constant-time. Hashing is deliberately slow (that is its job), so callers run
-``verify_password`` in a worker thread. Error messages say what is wrong with a stored hash but
-never repeat the hash or the password, as they end up in authentication events.
+Comparison is constant-time. Hashing is deliberately slow (that is its job), so callers go
+through :func:`ferryd.auth.hashing.verify`, which runs it off the event loop. Error messages
+say what is wrong with a stored hash but never repeat the hash or the password, as they end
+up in authentication events.
 """
 
 from __future__ import annotations

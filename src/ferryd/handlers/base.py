@@ -4,10 +4,11 @@ Handlers consume their own bounded queue in one task and receive events in batch
 slow destination costs one write per batch rather than one per event, and never slows the
 component that emitted the event.
 
-After each batch a handler waits :data:`LINGER` before taking the next one. An event after a
-quiet spell is delivered at once; under load, events gather and go out together. Without it,
-a session moving small files delivered each event on its own: one worker-thread hop and one
-event-loop wake-up per event and handler, which was a third of the server's CPU per file.
+A handler may wait :attr:`EventHandler.linger` seconds after each delivery before taking the
+next batch: an event after a quiet spell is delivered at once, and under load events gather
+and go out together instead of costing one worker-thread hop and one event-loop wake-up
+each. The console lingers; the audit file does not, so a line is written as soon as its
+event happens and a killed process loses as little of the audit trail as before.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ HandlerModelT = TypeVar("HandlerModelT", bound=EventHandlerModel)
 
 QUEUE_CAPACITY = 10_000
 RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
-LINGER = 0.02  # seconds between two deliveries of one handler, at most
 FILTER_OPTIONS = ("target", "groups", "usernames", "components", "source_addresses")
 
 
@@ -41,9 +41,13 @@ class EventHandler(Component[HandlerModelT]):
         [*FILTER_OPTIONS, "name", "description", "fail_after_errors", "created", "changed"]
     )
 
+    #: seconds between two deliveries, at most (0: deliver each batch as soon as it exists)
+    linger = 0.0
+
     _subscription: Subscription | None = None
     _task: asyncio.Task[None] | None = None
     _failures = 0
+    _delivering = False
 
     @abstractmethod
     async def open(self) -> None:
@@ -76,7 +80,11 @@ class EventHandler(Component[HandlerModelT]):
             self.context.bus.unsubscribe(subscription)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(drain_timeout):
-                    while subscription.pending() and self._task and not self._task.done():
+                    while (
+                        (subscription.pending() or self._delivering)
+                        and self._task
+                        and not self._task.done()
+                    ):
                         await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
@@ -98,6 +106,7 @@ class EventHandler(Component[HandlerModelT]):
     async def _consume(self, subscription: Subscription) -> None:
         while True:
             batch = await subscription.get_batch()
+            self._delivering = True  # stop() waits for this batch, it does not cancel it
             try:
                 await self.handle(batch)
             except Exception as error:
@@ -105,7 +114,10 @@ class EventHandler(Component[HandlerModelT]):
                     return
             else:
                 self._failures = 0
-            await asyncio.sleep(LINGER)
+            finally:
+                self._delivering = False
+            if self.linger:
+                await asyncio.sleep(self.linger)
 
     async def _failed(self, batch: list[Event], error: Exception) -> bool:
         """Report, back off, and tell whether to go on."""

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 
 import asyncssh
 
+from ferryd.auth import hashing
 from ferryd.auth.account import Account, AccountRefused, resolve_account
 from ferryd.auth.authorized_keys import read_authorized_keys
 from ferryd.auth.credentials import Credentials, Decision, Outcome
 from ferryd.auth.methods.stateless import StatelessMethod
-from ferryd.auth.passwords import UnsupportedHash, verify_password
+from ferryd.auth.passwords import UnsupportedHash
 from ferryd.config.configuration import Configuration
 from ferryd.config.models import DEFAULT_GROUP, AccountModel, ApplicationAuthenticationModel
 
@@ -61,7 +62,7 @@ async def _password(model: AccountModel, account: Account, password: str) -> Dec
     if not model.password:
         return Decision(Outcome.REJECT, "account has no password")
     try:
-        matched = await asyncio.to_thread(verify_password, model.password, password)
+        matched = await hashing.verify(model.password, password)
     except UnsupportedHash as error:
         return Decision(Outcome.REJECT, str(error))
     if not matched:
