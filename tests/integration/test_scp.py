@@ -211,3 +211,15 @@ async def test_scp_upload_cut_short_is_not_published(server: SshServer, cut: str
     conn.close()
     assert not (server.home(user) / "cut.bin").exists(), "a cut SCP upload was published"
     assert not server.log.events("30068", "/cut.bin"), "reported as uploaded"
+
+
+async def test_a_malformed_scp_command_gets_its_error_on_stderr_and_status_1(
+    server: SshServer,
+) -> None:
+    """The SCP server's refusal goes out as extended data (stderr) before the exit status,
+    through the same channel send buffer as the file data."""
+    async with await server.connect("scp-reader") as conn:
+        result = await conn.run("scp -Q /anything", check=False)
+    assert result.exit_status == 1
+    assert result.stdout == ""
+    assert str(result.stderr).startswith("scp: "), result.stderr

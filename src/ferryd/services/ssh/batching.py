@@ -32,17 +32,18 @@ class BatchedWrites:
         self._scheduled = False
 
     def write(self, data: bytes) -> None:
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self.flush)
+        self._schedule()
         self._pending.append(data)
 
     def before_flush(self, channel: StreamingChannel[Any]) -> None:
         """``channel`` has a partial packet to send at the end of this pass."""
+        self._schedule()
+        self._partial.append(channel)
+
+    def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
-        self._partial.append(channel)
 
     def flush(self) -> None:
         self._scheduled = False

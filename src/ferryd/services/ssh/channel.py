@@ -24,7 +24,7 @@ from asyncssh.constants import (
     MSG_CHANNEL_EXTENDED_DATA,
     MSG_CHANNEL_WINDOW_ADJUST,
 )
-from asyncssh.packet import UInt32
+from asyncssh.packet import String, UInt32
 
 if TYPE_CHECKING:
     from ferryd.services.ssh.batching import BatchedWrites
@@ -129,11 +129,7 @@ class StreamingChannel(asyncssh.SSHServerChannel[AnyStr]):
             del buf[0]
         self._send_buf_len -= len(data)
         self._send_window -= len(data)
-        self.send_packet(
-            MSG_CHANNEL_EXTENDED_DATA,
-            UInt32(datatype),
-            UInt32(len(data)) + bytes(data),
-        )
+        self.send_packet(MSG_CHANNEL_EXTENDED_DATA, UInt32(datatype), String(data))
 
     def _defer(self) -> None:
         if not self._deferred and self._batch is not None:
