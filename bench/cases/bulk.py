@@ -6,9 +6,11 @@ CPU seconds per GiB come from /proc (for OpenSSH, its sshd and sftp-server proce
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from harness.context import Context
 from harness.results import Goal, Measurement
-from harness.server import running
+from harness.server import Server, running
 from harness.sftp import CHACHA, GCM
 from harness.transfer import Transfer, run_transfer
 
@@ -26,20 +28,38 @@ def transfers(size: int) -> list[Transfer]:
     ]
 
 
-def measure(ctx: Context, transfer: Transfer, goal: Goal | None) -> list[Measurement]:
-    """Throughput and CPU per GiB of one transfer on every server, alternating."""
-    servers = ctx.pair()
-    rates: dict[str, list[float]] = {server.name: [] for server in servers}
-    cpu: dict[str, list[float]] = {server.name: [] for server in servers}
+Series = dict[str, list[float]]
+
+
+def rounds(
+    ctx: Context,
+    transfer: Transfer,
+    servers: list[Server],
+    after: Callable[[Server], None] | None = None,
+) -> tuple[Series, Series]:
+    """MB/s and server CPU s/GiB of ``transfer`` per server, alternating rounds, with a
+    progress line each; ``after`` runs after every round (the events case counts lines)."""
+    rates: Series = {server.name: [] for server in servers}
+    cpu: Series = {server.name: [] for server in servers}
+    width = max(len(server.name) for server in servers)
     for round_index, server in ctx.alternate(servers):
         timing = run_transfer(transfer, server, ctx.workspace, check=round_index == 0)
+        if after is not None:
+            after(server)
         rates[server.name].append(timing.mb_per_s(transfer.size))
         cpu[server.name].append(timing.cpu_per_gib(transfer.size))
         ctx.progress(
-            f"{transfer.label:<52} {server.name:<8} round {round_index + 1}/{ctx.scale.rounds}:"
+            f"{transfer.label:<52} {server.name:<{width}}"
+            f" round {round_index + 1}/{ctx.scale.rounds}:"
             f" {timing.seconds:6.2f} s {rates[server.name][-1]:7.1f} MB/s"
             f" {cpu[server.name][-1]:5.2f} CPU s/GiB"
         )
+    return rates, cpu
+
+
+def measure(ctx: Context, transfer: Transfer, goal: Goal | None) -> list[Measurement]:
+    """Throughput and CPU per GiB of one transfer on every server, alternating."""
+    rates, cpu = rounds(ctx, transfer, ctx.pair())
     return [
         Measurement(NAME, transfer.label, "MB/s", True, rates, goal=goal),
         Measurement(NAME, f"{transfer.label}: server CPU", "CPU s/GiB", False, cpu),

@@ -7,9 +7,11 @@ from __future__ import annotations
 from harness.context import Context
 from harness.ferryd import Handlers, events_log_path
 from harness.results import Goal, Measurement, skipped
-from harness.server import running
+from harness.server import Server, running
 from harness.sftp import GCM
-from harness.transfer import Transfer, run_transfer
+from harness.transfer import Transfer
+
+from cases.bulk import rounds
 
 NAME = "events"
 GOAL = Goal(">=", 0.95)
@@ -29,23 +31,17 @@ def run(ctx: Context) -> list[Measurement]:
         return [skipped(NAME, label, "ferryd not run (--only openssh)", GOAL)]
     quiet, loud = Handlers.OFF.value, Handlers.EVENTS.value
     servers = [ctx.server(quiet), ctx.server(loud)]
-    rates: dict[str, list[float]] = {quiet: [], loud: []}
-    cpu: dict[str, list[float]] = {quiet: [], loud: []}
     lines: list[int] = []
     with running(servers):
-        for round_index, server in ctx.alternate(servers):
-            before = count_lines(ctx)
-            timing = run_transfer(transfer, server, ctx.workspace, check=round_index == 0)
+        written = [count_lines(ctx)]  # ferryd's own start-up events are in the file already
+
+        def count(server: Server) -> None:
             if server.name == loud:
-                lines.append(count_lines(ctx) - before)
-            rates[server.name].append(timing.mb_per_s(transfer.size))
-            cpu[server.name].append(timing.cpu_per_gib(transfer.size))
-            ctx.progress(
-                f"{transfer.label:<52} {server.name:<13}"
-                f" round {round_index + 1}/{ctx.scale.rounds}:"
-                f" {timing.seconds:6.2f} s {rates[server.name][-1]:7.1f} MB/s"
-                f" {cpu[server.name][-1]:5.2f} CPU s/GiB"
-            )
+                now = count_lines(ctx)
+                lines.append(now - written[-1])
+                written.append(now)
+
+        rates, cpu = rounds(ctx, transfer, servers, after=count)
     if not lines or min(lines) == 0:
         raise RuntimeError(f"{NAME}: the local-file handler wrote nothing ({lines} lines)")
     rate = Measurement(NAME, label, "MB/s", True, rates, reference=quiet, candidate=loud, goal=GOAL)

@@ -17,13 +17,11 @@ from ferryd.lifecycle import ComponentContext
 WriteIni = Callable[..., Path]
 
 
-async def test_events_reach_stdout_filtered_and_formatted(
-    write_ini: WriteIni, config_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    write_ini(
-        "\n[event-handlers/console]\ntype = standard-stream\n"
-        "target = !20251\nentry_content = [{host.name}] {id} {message}\n"
-    )
+def console(
+    write_ini: WriteIni, config_dir: Path, options: str
+) -> tuple[StandardStreamHandler, EventBus]:
+    """A standard-stream handler with ``options`` on node-3, not started, and its bus."""
+    write_ini("\n[event-handlers/console]\ntype = standard-stream\n" + options)
     configuration = load_configuration(config_dir, node="node-3")
     bus = EventBus(ServerRef("s", "s", "node-3"))
     bus.bind_loop()
@@ -31,6 +29,15 @@ async def test_events_reach_stdout_filtered_and_formatted(
     model = configuration.component_model(("event-handlers", "console"))
     context = ComponentContext(bus, "event-handlers", "console", lambda: configuration)
     handler = StandardStreamHandler(model, context)  # type: ignore[arg-type]
+    return handler, bus
+
+
+async def test_events_reach_stdout_filtered_and_formatted(
+    write_ini: WriteIni, config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler, bus = console(
+        write_ini, config_dir, "target = !20251\nentry_content = [{host.name}] {id} {message}\n"
+    )
     await handler.start()
     bus.emit("20251", reason="skipped by target")
     bus.emit("20143", path="/l/x.log", reason="disk full")
@@ -47,14 +54,7 @@ async def test_events_arriving_one_by_one_are_written_in_few_batches(
     """A session moving small files emits an event every millisecond or so; the console
     lingers between deliveries, so they are written in a few batches instead of one
     worker-thread hop each (200 events over at least 0.2 s: about 10 deliveries)."""
-    write_ini("\n[event-handlers/console]\ntype = standard-stream\nentry_content = {reason}\n")
-    configuration = load_configuration(config_dir, node="node-3")
-    bus = EventBus(ServerRef("s", "s", "node-3"))
-    bus.bind_loop()
-    bus.end_startup()
-    model = configuration.component_model(("event-handlers", "console"))
-    context = ComponentContext(bus, "event-handlers", "console", lambda: configuration)
-    handler = StandardStreamHandler(model, context)  # type: ignore[arg-type]
+    handler, bus = console(write_ini, config_dir, "entry_content = {reason}\n")
     batches: list[int] = []
     deliver = handler.handle
 
