@@ -21,7 +21,12 @@ async def test_a_port_change_refused_as_busy_applies_once_the_port_is_free(
         failures = ssh.log.count("20158")
         ssh.config.write(ssh.ini(accounts=accounts).replace("port = 0", f"port = {busy}"))
         ssh.process.hup()
-        ssh.process.wait_for_event(ssh.log, "20158", "Address already in use", failures + 1)
+        ssh.process.wait_for_event(
+            ssh.log,
+            "20158",
+            f"cannot listen on 127.0.0.1:{busy}: Address already in use",
+            failures + 1,
+        )
     # The port is free now; the file did not change.
     ssh.process.hup()
     ssh.process.wait_for_event(ssh.log, "30076", f"127.0.0.1:{busy}.")

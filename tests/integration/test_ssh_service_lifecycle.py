@@ -264,6 +264,7 @@ async def test_port_change_to_a_busy_port_keeps_the_old_listener_and_open_sessio
 
             failed = ssh.wait_event("20158", "services ssh sftp failed to start")
             assert "address already in use" in failed.lower()
+            assert f"cannot listen on 127.0.0.1:{busy}: " in failed, "names what it could not bind"
             async with await ssh.connect("alice", password=PASSWORD) as new:
                 await assert_sftp_works(new, "new.txt")
             assert ssh.log.count("30015", "(the service is stopping)") == 0
@@ -400,3 +401,21 @@ async def test_sigterm_with_an_open_session_exits_0_within_the_drain_timeout(
     assert len(closed) == 1, ssh.log.lines()
     assert closed[0].endswith("(the service is stopping)."), closed[0]
     assert ssh.log.count("30012", "SFTP session of alice ended") == 1
+
+
+def test_a_service_whose_port_is_taken_at_start_names_the_address(ssh: SshServer) -> None:
+    """The bind error alone ("Address already in use") does not say which listener failed;
+    the refused start names the address and port, in the event and on standard error."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        ssh.write(
+            accounts=account_section("alice"),
+            extra=f"[services/second]\ntype = ssh\naddress = 127.0.0.1\nport = {busy}\n",
+        )
+        process = ssh.ferryd.serve(ssh.config)
+        assert process.wait_exit() == 1, process.diagnostics()
+    said = f"cannot listen on 127.0.0.1:{busy}: Address already in use"
+    assert said in process.stderr(), process.diagnostics()
+    assert any(said in line for line in ssh.log.events("20158")), process.diagnostics()

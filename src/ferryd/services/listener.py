@@ -36,32 +36,13 @@ class Listener:
     async def open(cls, address: str, port: int, handler: Handler) -> Listener:
         """Listen on every address ``address`` resolves to (a host name may give an IPv4
         and an IPv6 one), all on the same port (the first one's when ``port`` is 0)."""
-        loop = asyncio.get_running_loop()
-        found = await loop.getaddrinfo(
-            address or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-        unique = list(dict.fromkeys((f[0], f[1], f[2], f[4]) for f in found))
-        if not unique:
-            raise OSError(errno.EADDRNOTAVAIL, f"no address for {address!r}")
-        socks: list[socket.socket] = []
         try:
-            for family, kind, proto, where in unique:
-                if socks and port == 0:
-                    where = (where[0], socks[0].getsockname()[1], *where[2:])
-                sock = socket.socket(family, kind, proto)
-                socks.append(sock)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6 and len(unique) > 1:
-                    # Its IPv4 twin is bound separately; `::` alone stays dual-stack.
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind(where)
-                sock.listen(_BACKLOG)
-                sock.setblocking(False)
-        except OSError:
-            for sock in socks:
-                sock.close()
-            raise
-        return cls(socks, handler)
+            return cls(await _bind(address, port), handler)
+        except OSError as error:
+            # The raw error says "Address already in use" without saying which address.
+            raise OSError(
+                error.errno, f"cannot listen on {address or '*'}:{port}: {error.strerror or error}"
+            ) from None
 
     @property
     def port(self) -> int:
@@ -111,3 +92,33 @@ class Listener:
         for task in list(self._pending):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def _bind(address: str, port: int) -> list[socket.socket]:
+    """Listening sockets for every address ``address`` resolves to, on one port."""
+    loop = asyncio.get_running_loop()
+    found = await loop.getaddrinfo(
+        address or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    unique = list(dict.fromkeys((f[0], f[1], f[2], f[4]) for f in found))
+    if not unique:
+        raise OSError(errno.EADDRNOTAVAIL, f"no address for {address!r}")
+    socks: list[socket.socket] = []
+    try:
+        for family, kind, proto, where in unique:
+            if socks and port == 0:
+                where = (where[0], socks[0].getsockname()[1], *where[2:])
+            sock = socket.socket(family, kind, proto)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and len(unique) > 1:
+                # Its IPv4 twin is bound separately; `::` alone stays dual-stack.
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(where)
+            sock.listen(_BACKLOG)
+            sock.setblocking(False)
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks

@@ -238,14 +238,11 @@ class SshService(Component[SshServiceModel]):
             except OSError as error:
                 # The supervisor reports it (20158); the old listener and sessions carry on.
                 raise RuntimeError(
-                    f"cannot listen on {model.address}:{model.port}: "
-                    f"{error.strerror or error}; still listening on "
-                    f"{self.model.address}:{self.port}"
+                    f"{error.strerror}; still listening on {self.model.address}:{self.port}"
                 ) from None
             old, self._listener = self._listener, listener
-            if old is not None:
-                old.close()
-                self._retire(old)
+            old.close()
+            self._retire(old)
         self._ssh_options = options
         self.model = model
         return Reconfigured.APPLIED
