@@ -116,8 +116,8 @@ class Node:
             config_path=str(configuration.files[0]),
         )
         await self.health.apply(configuration, starting=True)
-        self._write_pid_file(configuration)
-        self._note_referenced(configuration)
+        await asyncio.to_thread(self._write_pid_file, configuration)
+        await self._note_referenced(configuration)
         report = await self.supervisor.apply(configuration)
         self._applied(configuration, report)
         self.bus.end_startup()
@@ -165,12 +165,13 @@ class Node:
     def _stamps(self) -> tuple[Stamp | None, ...]:
         return tuple(file_stamp(path) for path in self._main_files())
 
-    def _note_referenced(self, configuration: Configuration) -> None:
-        """Stamps of referenced files, taken before the components read them."""
-        self._referenced = {
-            key: _stamps_of(files)
-            for key, files in self.supervisor.referenced_files(configuration).items()
-        }
+    async def _note_referenced(self, configuration: Configuration) -> None:
+        """Stamps of referenced files, taken before the components read them (in a thread:
+        host keys and CA files may be on the shared, network, folder)."""
+        files = self.supervisor.referenced_files(configuration)
+        self._referenced = await asyncio.to_thread(
+            lambda: {key: _stamps_of(paths) for key, paths in files.items()}
+        )
 
     async def _config_maybe_changed(self) -> None:
         """Reload when a configuration file, or a file it references, changed."""
@@ -246,7 +247,7 @@ class Node:
                 changed = configuration.fingerprint != self.supervisor.current().fingerprint
                 if changed:
                     self._identify(configuration)
-                self._note_referenced(configuration)
+                await self._note_referenced(configuration)
                 # Always reconciled, even unchanged: a component that failed to start or to
                 # take a change is tried again (a freed port, a fixed key file).
                 report = await self.supervisor.apply(configuration)
