@@ -97,19 +97,26 @@ def check_login_allowed(
     return applying
 
 
+def member_path(group_home: str) -> str:
+    """A group's ``home_folder_path`` or ``ssh_authorized_keys_path`` as the template of a
+    member's: ``${SHARED}`` gives every member the one path, otherwise each gets ``${USER}``
+    below it (unless the path already places ``${USER}``)."""
+    text = group_home.strip()
+    if text.startswith(_SHARED):
+        return text[len(_SHARED) :] or "/"
+    if _USER not in text:
+        return text.rstrip("/") + "/" + _USER
+    return text
+
+
 def _home(configuration: Configuration, model: AccountModel, primary: GroupModel) -> Path:
     user = path_safe(model.name)
     if model.home_folder_path is not None:
         text = model.home_folder_path.replace(_USER, user)
     else:
-        text = primary.home_folder_path.strip()
-        if not text:
+        if not primary.home_folder_path.strip():
             raise AccountRefused("no home folder: set home_folder_path on the account or group")
-        if text.startswith(_SHARED):
-            text = text[len(_SHARED) :] or "/"
-        elif _USER not in text:
-            text = text.rstrip("/") + "/" + _USER
-        text = text.replace(_USER, user)
+        text = member_path(primary.home_folder_path).replace(_USER, user)
     return configuration.resolve_path(text)
 
 
@@ -122,11 +129,7 @@ def _keys_path(
     text = primary.ssh_authorized_keys_path.strip()
     if not text:
         return None
-    if text.startswith(_SHARED):
-        text = text[len(_SHARED) :]
-    elif _USER not in text:
-        text = text.rstrip("/") + "/" + _USER
-    return configuration.resolve_path(text.replace(_USER, user))
+    return configuration.resolve_path(member_path(text).replace(_USER, user))
 
 
 def storage_roots(configuration: Configuration, model: AccountModel) -> list[Path]:

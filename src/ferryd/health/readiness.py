@@ -17,13 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from ferryd.auth.account import member_path
 from ferryd.config.configuration import Configuration
 from ferryd.config.models import AccountModel, GroupModel, LocalFileHandlerModel
 from ferryd.lifecycle import Readiness
 
 FOLDER_DEADLINE = 2.0
 _VARIABLE = "${"
-_SHARED = "${SHARED}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +39,6 @@ class Check:
 def _folder_of(text: str) -> str:
     """The fixed folder a path template writes under: up to its first variable."""
     text = text.strip()
-    if text.startswith(_SHARED):
-        text = text[len(_SHARED) :] or "/"
     if _VARIABLE not in text:
         return text
     prefix = text.split(_VARIABLE, 1)[0]
@@ -52,9 +50,9 @@ def storage_folders(configuration: Configuration) -> list[Path]:
     texts: list[str] = []
     for section in configuration.of_kind("groups"):
         model = section.model
-        if isinstance(model, GroupModel):
+        if isinstance(model, GroupModel) and model.enabled:
             if model.home_folder_path.strip():
-                texts.append(_folder_of(model.home_folder_path))
+                texts.append(_folder_of(member_path(model.home_folder_path)))
             texts.extend(_folder_of(f.real) for f in model.virtual_folders)
     for section in configuration.of_kind("accounts"):
         model = section.model
