@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -413,8 +415,8 @@ async def test_before_login_message_reaches_the_client_before_authentication(
     assert banners == [BANNER + "\n", "<authenticated>"]
 
 
-def child_processes(pid: int) -> list[int]:
-    """The processes descending from ``pid`` (from /proc)."""
+def descendants(pid: int) -> dict[int, int]:
+    """The processes descending from ``pid``, each with its parent (from /proc)."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -423,20 +425,29 @@ def child_processes(pid: int) -> list[int]:
             except OSError:
                 continue
             parents[int(entry.name)] = int(fields[1])
-    found: list[int] = []
-    level = [pid]
+    found: dict[int, int] = {}
+    level = {pid}
     while level:
-        level = [child for child, parent in parents.items() if parent in level]
-        found += level
+        level = {child for child, parent in parents.items() if parent in level}
+        found.update({child: parents[child] for child in level})
     return found
 
 
+async def sha_crypt_logins(ssh: SshServer, count: int) -> None:
+    logins = [ssh.connect("imported", password=PASSWORD) for _ in range(count)]
+    for conn in await asyncio.gather(*logins):
+        async with conn:
+            await assert_sftp_works(conn)
+
+
+@pytest.mark.parametrize("ending", ["stop", "kill"])
 async def test_sha_crypt_logins_verify_in_worker_processes_that_end_with_the_server(
-    ssh: SshServer,
+    ssh: SshServer, ending: str
 ) -> None:
     """SHA-crypt verification holds the interpreter lock, so concurrent logins would take
     turns on one core in threads: ferryd verifies them in a process pool (one worker per
-    core), made at the first such login. Stopping ferryd leaves no process behind."""
+    core), made at the first such login. A worker that dies is replaced at the next login;
+    ferryd stopping, or killed, leaves no process behind."""
     ssh.start(
         accounts=account_section("imported", password=crypt_hash("-6"), key=None)
         + account_section("alice")
@@ -445,16 +456,23 @@ async def test_sha_crypt_logins_verify_in_worker_processes_that_end_with_the_ser
     pid = ssh.process.process.pid
     async with await ssh.connect("alice") as conn:  # a key login needs no pool
         await assert_sftp_works(conn)
-    assert child_processes(pid) == []
-    logins = [ssh.connect("imported", password=PASSWORD) for _ in range(4)]
-    for conn in await asyncio.gather(*logins):
-        async with conn:
-            await assert_sftp_works(conn)
-    helpers = child_processes(pid)
-    assert helpers, "the verification ran in worker processes"
-    assert ssh.process.stop() == 0
+    assert descendants(pid) == {}
+    await sha_crypt_logins(ssh, 4)
+    helpers = descendants(pid)
+    workers = [child for child, parent in helpers.items() if parent != pid]
+    assert workers, f"the verification ran in worker processes: {helpers}"
+
+    os.kill(workers[0], signal.SIGKILL)  # the OOM killer picked one
+    wait_for(lambda: not Path(f"/proc/{workers[0]}").exists(), what="the worker to die")
+    await sha_crypt_logins(ssh, 2)
+
+    helpers = descendants(pid)
+    if ending == "stop":
+        assert ssh.process.stop() == 0
+    else:
+        ssh.process.kill()  # no shutdown runs: the workers notice on their own
     wait_for(
         lambda: not any(Path(f"/proc/{helper}").exists() for helper in helpers),
         timeout=10,
-        what="the hashing workers to exit with ferryd",
+        what=f"the hashing processes {sorted(helpers)} to exit with ferryd",
     )
