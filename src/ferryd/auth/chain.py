@@ -108,8 +108,13 @@ async def _run_methods(
             reason = "the method is not running (it failed to start, or is restarting)"
             _method_event(scope, "20256", credentials, account, ref, reason)
             return ChainResult(Decision(Outcome.FAILED, reason), ref)
-        decision: Decision = await method.authenticate(credentials)
         ref = method.ref
+        try:
+            decision: Decision = await method.authenticate(credentials)
+        except Exception as error:
+            # A method's own failure (a dead hashing worker, a bug) fails this login with a
+            # reason (20256) instead of cutting the connection without one.
+            decision = Decision(Outcome.FAILED, f"{ref.type} method failed: {error!r}")
         if decision.outcome is Outcome.UNKNOWN:
             if not getattr(method, "screening", False):
                 _method_event(scope, "20255", credentials, account, ref, decision.reason)
