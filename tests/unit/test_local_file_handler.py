@@ -91,6 +91,25 @@ async def test_write_failures_stop_the_handler_after_fail_after_errors(
     await handler.stop(1)
 
 
+async def test_stop_does_not_wait_out_the_back_off_after_a_failed_write(
+    write_ini: WriteIni, config_dir: Path
+) -> None:
+    """A failing destination reports 20174 (to itself too, and fails again) and backs off;
+    stopping then gives the failed batch up at once instead of waiting out the drain."""
+    handler, bus, events = await handler_for(
+        write_ini, config_dir, "path = log/s.log\nrotate_external = yes\n"
+    )
+    (config_dir / "log").rename(config_dir / "old-log")
+    (config_dir / "log").write_text("not a folder")
+    bus.emit("20251", reason="will fail")
+    async with asyncio.timeout(5):
+        while not [e for e in events if e.id == "20174"]:
+            await asyncio.sleep(0.01)
+    async with asyncio.timeout(1.0):
+        await handler.stop(drain_timeout=10)
+    assert handler.state is State.STOPPED
+
+
 def test_preflight_reports_an_unwritable_log_folder_with_the_path_line(
     write_ini: WriteIni, config_dir: Path
 ) -> None:

@@ -41,7 +41,7 @@ class EventHandler(Component[HandlerModelT]):
         [*FILTER_OPTIONS, "name", "description", "fail_after_errors", "created", "changed"]
     )
 
-    #: seconds between two deliveries, at most (0: deliver each batch as soon as it exists)
+    #: seconds between the end of one delivery and the next (0: each batch at once)
     linger = 0.0
 
     _subscription: Subscription | None = None
@@ -110,7 +110,8 @@ class EventHandler(Component[HandlerModelT]):
             try:
                 await self.handle(batch)
             except Exception as error:
-                if not await self._failed(batch, error):
+                self._delivering = False  # the batch is given up: stop() need not sit out
+                if not await self._failed(batch, error):  # the back-off that follows
                     return
             else:
                 self._failures = 0
