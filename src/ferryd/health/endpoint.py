@@ -20,7 +20,7 @@ from ferryd.config.models import ComponentModel
 from ferryd.config.problems import ConfigurationError, Problem
 from ferryd.events.bus import EventBus
 from ferryd.health.listener import Answer, HealthListener
-from ferryd.health.readiness import Check, FolderChecks, component_check, storage_folders
+from ferryd.health.readiness import Check, FolderChecks, storage_folders
 from ferryd.lifecycle import Component, Readiness
 
 Key = tuple[str, str]
@@ -123,9 +123,11 @@ class HealthEndpoint:
         configuration = self._configuration()
         if configuration is None:
             return Answer(503, {"status": "not-ready", "node": "", "checks": []})
-        checks = [self._configuration_check(configuration)]
-        checks.extend(await self._component_checks(configuration))
-        checks.extend(await self._folders.run(self._storage(configuration)))
+        # At once: a slow backend and a slow disk each get their own deadline, not the sum.
+        components, folders = await asyncio.gather(
+            self._component_checks(configuration), self._folders.run(self._storage(configuration))
+        )
+        checks = [self._configuration_check(configuration), *components, *folders]
         if self.draining:
             status = "draining"
         else:
@@ -161,9 +163,16 @@ class HealthEndpoint:
                 names.append(name)
                 pending.append(asyncio.ensure_future(component.readiness()))
             elif section.kind == "services" or getattr(model, "readiness_check", False):
-                missing.append(component_check(name, None, failures.get(section.key)))
-        found = await asyncio.gather(*pending)
-        checks = [component_check(n, r, None) for n, r in zip(names, found, strict=True) if r]
+                failure = failures.get(section.key) or "not started"
+                missing.append(Check(name, False, f"not running: {failure}"))
+        found = await asyncio.gather(*pending, return_exceptions=True)
+        checks = [
+            Check(name, False, f"the readiness check failed: {result!r}")
+            if isinstance(result, BaseException)
+            else Check(name, result.ok, result.detail)
+            for name, result in zip(names, found, strict=True)
+            if result is not None
+        ]
         return checks + missing
 
     def _storage(self, configuration: Configuration) -> list[Path]:

@@ -98,7 +98,11 @@ class HealthListener:
         route = self._routes.get(path)
         if route is None:
             return Answer(404, {"error": f"no such path {path}", "paths": sorted(self._routes)})
-        return await route()
+        try:
+            return await route()
+        except Exception as error:
+            # Say what broke, instead of a dropped connection the balancer cannot explain.
+            return Answer(500, {"error": f"{path} failed: {error!r}"})
 
     @staticmethod
     def _response(connection: h11.Connection, answer: Answer, head_only: bool) -> bytes:

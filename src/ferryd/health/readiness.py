@@ -20,7 +20,6 @@ from pathlib import Path
 from ferryd.auth.account import member_path
 from ferryd.config.configuration import Configuration
 from ferryd.config.models import AccountModel, GroupModel, LocalFileHandlerModel
-from ferryd.lifecycle import Readiness
 
 FOLDER_DEADLINE = 2.0
 _VARIABLE = "${"
@@ -122,9 +121,3 @@ class FolderChecks:
 
 def _unanswered(folders: list[Path], detail: str) -> list[Check]:
     return [Check(f"folder {f}", False, detail) for f in folders]
-
-
-def component_check(name: str, readiness: Readiness | None, failure: str | None) -> Check:
-    if readiness is None:
-        return Check(name, False, f"not running: {failure or 'not started'}")
-    return Check(name, readiness.ok, readiness.detail)
