@@ -151,7 +151,7 @@ def _drain(args: argparse.Namespace) -> int:
         drain(_configuration(args), wait=not args.no_wait)
     except ConfigurationError as error:
         return _refused(error)
-    except (DrainError, PermissionError) as error:
+    except DrainError as error:
         print(f"ferryd drain: {error}", file=sys.stderr)
         return 1
     return 0

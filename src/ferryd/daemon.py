@@ -321,9 +321,9 @@ class Node:
         self._remove_pid_file()
 
     async def _drain(self, configuration: Configuration) -> None:
-        """Leave the load balancer, stop taking clients, let the current ones finish."""
+        """Leave the load balancer (readiness already fails: see shutdown), stop taking
+        clients, let the current ones finish."""
         server = configuration.server
-        self.health.draining = True
         grace = server.drain_grace_period if self.health.listening else 0.0
         self.bus.emit(
             "20263",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from ferryd.config.configuration import Configuration
@@ -61,7 +60,7 @@ def _is_ferryd_serve(argv: list[bytes]) -> bool:
     return program and b"serve" in argv
 
 
-def drain(configuration: Configuration, wait: bool, say: Callable[[str], None] = print) -> int:
+def drain(configuration: Configuration, wait: bool) -> int:
     """Send SIGTERM to the node and, with ``wait``, return once it has exited."""
     path = configuration.node_path(configuration.server.pid_file)
     pid = running_pid(path, configuration.node_name)
@@ -70,7 +69,12 @@ def drain(configuration: Configuration, wait: bool, say: Callable[[str], None] =
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         raise DrainError(f"process {pid} named by {path} has just exited") from None
-    say(
+    except PermissionError:
+        raise DrainError(
+            f"not allowed to signal process {pid} named by {path}: run ferryd drain as the"
+            " user the node runs as"
+        ) from None
+    print(
         f"Draining node {configuration.node_name} (pid {pid}): it leaves the load balancer "
         f"now and stops within {server.drain_grace_period + server.drain_timeout:g} seconds."
     )
@@ -79,7 +83,7 @@ def drain(configuration: Configuration, wait: bool, say: Callable[[str], None] =
     deadline = time.monotonic() + server.drain_grace_period + server.drain_timeout + 30
     while time.monotonic() < deadline:
         if not Path(f"/proc/{pid}").exists() or _zombie(pid):
-            say(f"Node {configuration.node_name} stopped.")
+            print(f"Node {configuration.node_name} stopped.")
             return pid
         time.sleep(0.1)
     raise DrainError(f"process {pid} is still running after the drain deadline")
