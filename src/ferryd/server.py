@@ -53,11 +53,8 @@ def component_class(section: Section) -> type[Component[Any]]:
 def preflight(configuration: Configuration) -> list[Problem]:
     """Checks beyond validation for every component that would run on this node."""
     problems: list[Problem] = []
-    for section in configuration.components():
-        model = section.model
-        assert isinstance(model, ComponentModel)
-        if model.runs_on(configuration.node_name):
-            problems.extend(component_class(section).preflight(section, configuration))
+    for section in configuration.components_here():
+        problems.extend(component_class(section).preflight(section, configuration))
     return problems
 
 
@@ -186,13 +183,12 @@ class Supervisor:
     def referenced_files(self, configuration: Configuration) -> dict[Key, list[Path]]:
         """Per component that should run here, the files it reads besides server.ini."""
         found: dict[Key, list[Path]] = {}
-        for section in configuration.components():
+        for section in configuration.components_here():
             model = section.model
             assert isinstance(model, ComponentModel)
-            if model.runs_on(configuration.node_name):
-                files = component_class(section).referenced_files(model, configuration)
-                if files:
-                    found[section.key] = files
+            files = component_class(section).referenced_files(model, configuration)
+            if files:
+                found[section.key] = files
         return found
 
     async def refresh(self, key: Key, files: list[Path]) -> None:

@@ -58,6 +58,15 @@ class Configuration:
         found = [s for s in self.sections.values() if s.kind in order]
         return sorted(found, key=lambda s: order[s.kind])
 
+    def components_here(self) -> list[Section]:
+        """The component sections that run on this node (enabled and placed here), in start
+        order."""
+        return [
+            section
+            for section in self.components()
+            if isinstance(section.model, ComponentModel) and section.model.runs_on(self.node_name)
+        ]
+
     def component_model(self, key: tuple[str, str]) -> ComponentModel:
         model = self.sections[key].model
         assert isinstance(model, ComponentModel)

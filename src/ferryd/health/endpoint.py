@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from ferryd.config.configuration import Configuration
-from ferryd.config.models import ComponentModel
 from ferryd.config.problems import ConfigurationError, Problem
 from ferryd.events.bus import EventBus
 from ferryd.health.listener import Answer, HealthListener
@@ -152,11 +151,8 @@ class HealthEndpoint:
         names: list[str] = []
         pending: list[asyncio.Future[Readiness | None]] = []
         missing: list[Check] = []
-        for section in configuration.components():
+        for section in configuration.components_here():
             model = section.model
-            assert isinstance(model, ComponentModel)
-            if not model.runs_on(configuration.node_name):
-                continue
             name = f"{section.kind}/{section.uuid}"
             component = components.get(section.key)
             if component is not None:

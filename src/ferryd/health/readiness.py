@@ -63,12 +63,9 @@ def storage_folders(configuration: Configuration) -> list[Path]:
                 texts.append(os.path.dirname(home.rstrip("/")) if fixed else _folder_of(home))
             texts.extend(_folder_of(f.real) for f in model.virtual_folders or ())
     folders = [configuration.resolve_path(t) for t in texts if t]
-    for section in configuration.of_kind("event-handlers"):
-        model = section.model
-        if not isinstance(model, LocalFileHandlerModel):
-            continue
-        if model.runs_on(configuration.node_name):
-            folders.append(configuration.node_path(model.path).parent)
+    for section in configuration.components_here():
+        if isinstance(section.model, LocalFileHandlerModel):
+            folders.append(configuration.node_path(section.model.path).parent)
     folders.append(configuration.resolve_path(configuration.server.state_database).parent)
     return list(dict.fromkeys(folders))
 
