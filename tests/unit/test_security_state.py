@@ -77,6 +77,24 @@ async def test_guard_bans_at_the_threshold_and_notices_bans_lifted_elsewhere(
     assert "50008" in seen
 
 
+async def test_failure_records_are_forgotten_when_their_window_passes(
+    store: EmbeddedCoordinator,
+) -> None:
+    """A scan from many addresses must not grow the node's memory for ever: what a success
+    would clear is kept only while the failure still counts. A success inside the window
+    still clears the count, so the next failure starts again at one."""
+    guard = SecurityGuard(store, EventBus(ServerRef("s", "s", "n")))
+    for index in range(200):
+        await guard.failed(SCOPE, f"10.1.{index // 250}.{index % 250}", 5, 0.05, "x")
+    await guard.failed(SCOPE, "10.0.0.4", 5, 60, "x")
+    await asyncio.sleep(0.1)
+    await guard.refresh()
+    assert set(guard._counted) == {(SCOPE, "10.0.0.4")}, "only the one still in its window"
+
+    await guard.succeeded(SCOPE, "10.0.0.4")
+    assert await store.count_failure(SCOPE, "10.0.0.4", time.time(), 60) == 1
+
+
 async def test_zero_threshold_never_bans(store: EmbeddedCoordinator) -> None:
     guard = SecurityGuard(store, EventBus(ServerRef("s", "s", "n")))
     for _ in range(10):

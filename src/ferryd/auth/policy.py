@@ -33,10 +33,11 @@ class SecurityGuard:
         # before them must not drop them (or call them lifted).
         self._changes = 0
         self._made: dict[tuple[str, str], int] = {}
-        # Where this node counted failures: only there does a success clear anything, so a
-        # successful login costs no store write (a count made on another node stays until
-        # its window passes).
-        self._counted: set[tuple[str, str]] = set()
+        # Where this node counted failures, until when the count matters: only there does a
+        # success clear anything, so a successful login costs no store write (a count made
+        # on another node stays until its window passes). Expired entries go at each
+        # refresh, so a scan from many addresses does not grow this for ever.
+        self._counted: dict[tuple[str, str], float] = {}
 
     def banned(self, scope: str, address: str) -> Ban | None:
         ban = self._bans.get((scope, address))
@@ -64,6 +65,7 @@ class SecurityGuard:
                 )
         self._bans = fresh
         self._made = {k: v for k, v in self._made.items() if v >= changes}
+        self._counted = {k: until for k, until in self._counted.items() if until > now}
 
     async def run(self, interval: float = 1.0) -> None:
         """Keep the cache fresh until cancelled; a store error only delays the next refresh."""
@@ -79,7 +81,7 @@ class SecurityGuard:
         if after_count <= 0:
             return None
         now = time.time()
-        self._counted.add((scope, address))
+        self._counted[(scope, address)] = now + interval
         count = await self.coordinator.count_failure(scope, address, now, interval)
         if count < after_count:
             return None
@@ -92,8 +94,7 @@ class SecurityGuard:
 
     async def succeeded(self, scope: str, address: str) -> None:
         """A completed login (not merely an accepted key offer, which proves nothing)."""
-        if (scope, address) in self._counted:
-            self._counted.discard((scope, address))
+        if self._counted.pop((scope, address), 0.0) > time.time():
             await self.coordinator.clear_failures(scope, address)
 
 
