@@ -18,8 +18,15 @@ from ferryd.ini.errors import IniFileError, IniSyntaxError
 _NEW_FILE_MODE = 0o600  # configuration may hold passwords: private unless told otherwise
 
 
-def _reason(exc: OSError) -> str:
+def os_reason(exc: OSError) -> str:
+    """The system's words for an error, without Python's ``[Errno N]`` and path."""
     return exc.strerror or str(exc)
+
+
+def write_target(name: str) -> str:
+    """The file a write of ``name`` really replaces: a symbolic link is written through, so
+    the link stays and every path to one file is one file to writers and to their lock."""
+    return os.path.realpath(name) if os.path.islink(name) else name
 
 
 def read_document(path: str | os.PathLike[str]) -> Document:
@@ -29,7 +36,7 @@ def read_document(path: str | os.PathLike[str]) -> Document:
         with open(name, "rb") as stream:
             data = stream.read()
     except OSError as exc:
-        raise IniFileError(name, f"cannot read: {_reason(exc)}") from exc
+        raise IniFileError(name, f"cannot read: {os_reason(exc)}") from exc
     return parse_bytes(name, data)
 
 
@@ -54,14 +61,14 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise IniFileError(name, f"cannot encode as UTF-8: {exc.reason}") from exc
-    target = os.path.realpath(name) if os.path.islink(name) else name
+    target = write_target(name)
     folder = os.path.dirname(target) or "."
     try:
         old: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
         old = None
     except OSError as exc:
-        raise IniFileError(name, f"cannot write: {_reason(exc)}") from exc
+        raise IniFileError(name, f"cannot write: {os_reason(exc)}") from exc
 
     temp: str | None = None
     try:
@@ -79,7 +86,7 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
         os.replace(temp, target)
         temp = None
     except OSError as exc:
-        raise IniFileError(name, f"cannot write: {_reason(exc)}") from exc
+        raise IniFileError(name, f"cannot write: {os_reason(exc)}") from exc
     finally:
         if temp is not None:
             with contextlib.suppress(OSError):

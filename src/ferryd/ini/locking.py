@@ -3,8 +3,12 @@
 Nodes sharing a configuration folder (possibly over a network filesystem) and local tools may
 all rewrite the same file. An atomic rename alone keeps the file whole but lets one writer
 silently undo another's change (lost update). So every writer takes ``.NAME.lock`` beside the
-file (``flock``: works across processes and threads, and over NFS), and a save computed from
-an older read is refused with :class:`StaleWriteError` instead of overwriting or merging.
+file (``flock``: works across processes and threads, and over NFS). Two ways to write:
+:func:`edit_locked` reads, changes and writes under the lock (ferryd's own writer, the
+hashing of plain-text passwords, decides from what it reads there); :func:`save_if_unchanged`
+is for an edit computed earlier from :func:`read_versioned` (an editor showing the file to a
+person), and is refused with :class:`StaleWriteError` if the file changed since, instead of
+overwriting or merging.
 
 A file's *version* is the SHA-256 hex digest of its bytes (None when it does not exist): it
 changes with any edit, whoever made it and however it was saved, unlike a size or mtime.
@@ -26,7 +30,7 @@ from contextlib import contextmanager
 
 from ferryd.ini.document import Document
 from ferryd.ini.errors import IniFileError
-from ferryd.ini.files import parse_bytes, write_atomic
+from ferryd.ini.files import os_reason, parse_bytes, write_atomic, write_target
 
 DEFAULT_LOCK_TIMEOUT = 10.0  # seconds; a save is a few milliseconds, so this means "stuck"
 _LOCK_FILE_MODE = 0o600  # never loosened: the lock sits among files holding secrets
@@ -73,15 +77,9 @@ def version_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _target(name: str) -> str:
-    """The file a write really replaces: a symbolic link is written through, as write_atomic
-    does, so every path to one file shares one lock."""
-    return os.path.realpath(name) if os.path.islink(name) else name
-
-
 def lock_path(path: str | os.PathLike[str]) -> str:
     """``.NAME.lock`` beside the file (beside its target for a symbolic link)."""
-    folder, base = os.path.split(_target(os.fspath(path)))
+    folder, base = os.path.split(write_target(os.fspath(path)))
     return os.path.join(folder, f".{base}.lock")
 
 
@@ -94,7 +92,7 @@ def _open_lock(path: str, lock: str) -> int:
     except FileExistsError:
         pass
     except OSError as exc:
-        raise IniFileError(path, f"cannot create the lock {lock}: {_reason(exc)}") from exc
+        raise IniFileError(path, f"cannot create the lock {lock}: {os_reason(exc)}") from exc
     else:
         os.fchmod(fd, _LOCK_FILE_MODE)  # whatever the umask
         return fd
@@ -103,11 +101,11 @@ def _open_lock(path: str, lock: str) -> int:
     except PermissionError:
         pass  # a read-only lock file still locks (flock needs no write access)
     except OSError as exc:
-        raise IniFileError(path, f"cannot open the lock {lock}: {_reason(exc)}") from exc
+        raise IniFileError(path, f"cannot open the lock {lock}: {os_reason(exc)}") from exc
     try:
         return os.open(lock, os.O_RDONLY | flags)
     except OSError as exc:
-        raise IniFileError(path, f"cannot open the lock {lock}: {_reason(exc)}") from exc
+        raise IniFileError(path, f"cannot open the lock {lock}: {os_reason(exc)}") from exc
 
 
 @contextmanager
@@ -135,14 +133,10 @@ def locked(
                     raise LockTimeoutError(name, lock, timeout) from None
                 time.sleep(min(left, random.uniform(_RETRY_MIN, _RETRY_MAX)))
             except OSError as exc:
-                raise IniFileError(name, f"cannot lock {lock}: {_reason(exc)}") from exc
+                raise IniFileError(name, f"cannot lock {lock}: {os_reason(exc)}") from exc
         yield
     finally:
         os.close(fd)  # releases the lock
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc)
 
 
 def _read_bytes(name: str) -> bytes | None:
@@ -152,7 +146,7 @@ def _read_bytes(name: str) -> bytes | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise IniFileError(name, f"cannot read: {_reason(exc)}") from exc
+        raise IniFileError(name, f"cannot read: {os_reason(exc)}") from exc
 
 
 def current_version(path: str | os.PathLike[str]) -> str | None:
