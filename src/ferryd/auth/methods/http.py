@@ -21,7 +21,6 @@ import json
 import os
 import ssl
 import time
-import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,7 +301,7 @@ class HttpAuthentication(Component[HttpAuthenticationModel]):
             return None
         targets = []
         for url in self.model.url:
-            parts = urllib.parse.urlsplit(url)
+            parts = urlsplit(url)
             default = 443 if parts.scheme == "https" else 80
             targets.append((parts.hostname or "", parts.port or default))
         return await reachable(targets)
