@@ -8,6 +8,7 @@ open sessions, is left alone.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,17 +92,18 @@ class Supervisor:
     def find(self, key: Key) -> Component[Any] | None:
         return self.components.get(key)
 
-    async def apply(self, new: Configuration, drain_timeout: float = 0.0) -> ReconcileReport:
+    async def apply(self, new: Configuration) -> ReconcileReport:
         """Make ``new`` the running configuration; the previous one is what runs until now."""
         old = self.configuration
         self.configuration = new
         if old is None or old.fingerprint != new.fingerprint:
             self.generation += 1
-        return await self.reconcile(old, new, drain_timeout)
+        return await self.reconcile(old, new)
 
-    async def reconcile(
-        self, old: Configuration | None, new: Configuration, drain_timeout: float = 0.0
-    ) -> ReconcileReport:
+    async def reconcile(self, old: Configuration | None, new: Configuration) -> ReconcileReport:
+        """Start, stop, change or restart components until ``new`` is what runs. What stops
+        or restarts here does so at once (its sessions are closed): waiting for sessions is
+        the drain's job, at shutdown."""
         report = ReconcileReport()
         # The same files again (SIGHUP, a referenced file): only what failed is tried again.
         retried = old is not None and old.fingerprint == new.fingerprint
@@ -110,7 +112,7 @@ class Supervisor:
             section = wanted.get(key)
             model = section.model if section else None
             if not isinstance(model, ComponentModel) or not model.runs_on(new.node_name):
-                await self._stop(key, drain_timeout)
+                await self._stop(key, 0.0)
                 report.stopped.append(key)
         for key, section in wanted.items():
             model = section.model
@@ -131,7 +133,7 @@ class Supervisor:
                 # again on every reload would cut its sessions each time for nothing.
                 report.unchanged.append(key)
             else:
-                await self._restart(section, running, report, drain_timeout)
+                await self._restart(section, running, report)
         return report
 
     async def _reconfigure(
@@ -160,12 +162,11 @@ class Supervisor:
         section: Section,
         running: Component[Any],
         report: ReconcileReport,
-        drain_timeout: float,
     ) -> None:
         model = section.model
         assert isinstance(model, ComponentModel)
         changed = changed_options(running.model, model)
-        await self._stop(section.key, drain_timeout)
+        await self._stop(section.key, 0.0)
         if await self._start(section, report, quiet=True):
             report.started.remove(section.key)
             report.restarted.append(section.key)
@@ -204,7 +205,7 @@ class Supervisor:
                     "20267", files=", ".join(str(f) for f in files), **self._fields(key[0], running)
                 )
             return
-        await self._restart(section, running, report, 0.0)
+        await self._restart(section, running, report)
 
     async def reopen(self) -> None:
         for component in self.components.values():
@@ -214,9 +215,8 @@ class Supervisor:
         return [c for (k, _), c in self.components.items() if k == kind]
 
     async def stop_services(self) -> None:
-        """Close every service at once: what a finished drain does before the rest stops."""
-        for key in [k for k in self.components if k[0] == "services"]:
-            await self._stop(key, 0.0)
+        """Close every service, together: what a finished drain does before the rest stops."""
+        await asyncio.gather(*(self._stop(k, 0.0) for k in self.components if k[0] == "services"))
 
     async def stop_all(self, drain_timeout: float) -> None:
         """Services first, event handlers last, so the handlers record every stop."""
