@@ -9,7 +9,6 @@ handed the socket next. Parsing is the ``proxy-protocol`` package's; what to tru
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import struct
 from collections.abc import Sequence
@@ -22,10 +21,10 @@ from proxyprotocol.reader import ProxyProtocolReader
 from proxyprotocol.result import ProxyResult, ProxyResultLocal
 from proxyprotocol.tlv import ProxyProtocolTLV
 
+from ferryd.config.models.access import Network, in_network
 from ferryd.events.event import Peer
 
 Mode = Literal["off", "optional", "required"]
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _V1_LINE_LIMIT = 107  # the specification's longest v1 header, CRLF included
 _SIGNATURES = (b"PROXY ", b"\r\n\r\n\x00\r\nQUIT\n")  # v1, v2
@@ -73,11 +72,7 @@ def peer_from(address: object) -> Peer:
 
 
 def is_trusted(address: str, networks: Sequence[Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip.version == net.version and ip in net for net in networks)
+    return any(in_network(address, network) for network in networks)
 
 
 class _ExactReader:

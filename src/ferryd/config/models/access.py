@@ -177,6 +177,18 @@ def parse_virtual_folders(value: object) -> object:
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+def in_network(address: str, network: Network) -> bool:
+    """Whether ``address`` (IPv4-mapped IPv6 counts as its IPv4) is in ``network``; an
+    address that does not parse is in none."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.version == network.version and ip in network
+
+
 @dataclass(frozen=True, slots=True)
 class SourceIpFilter:
     """``allow``/``deny`` rules, first match wins, and anything unmatched is denied."""
@@ -185,16 +197,7 @@ class SourceIpFilter:
 
     def match(self, address: str) -> bool | None:
         """The first matching rule's verdict (True: allow), or None when no rule matches."""
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return None
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        for allow, network in self.rules:
-            if ip.version == network.version and ip in network:
-                return allow
-        return None
+        return next((allow for allow, network in self.rules if in_network(address, network)), None)
 
     def permits(self, address: str) -> bool:
         return self.match(address) is True
