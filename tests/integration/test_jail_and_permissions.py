@@ -414,6 +414,24 @@ async def test_denying_one_verb_refuses_what_needs_it_and_allows_the_rest(
     )
 
 
+async def test_a_refused_fsetstat_on_an_open_upload_changes_nothing(server: SshServer) -> None:
+    """Size, mode and times on the open handle need 'set-attributes' like a path setstat;
+    a refusal comes before the file is truncated, not after."""
+    home = server.home("deny-set-attributes")
+    home.mkdir(parents=True, exist_ok=True)
+    async with (
+        session(server, "deny-set-attributes") as sftp,
+        sftp.open("upload.txt", "wb") as remote,
+    ):
+        await remote.write(b"0123456789")
+        attrs = asyncssh.SFTPAttrs(size=2, permissions=0o600)
+        assert await error_code(remote.setstat(attrs)) == DENIED
+        assert await error_code(remote.truncate(4)) == DENIED
+        await remote.write(b"!", 10)
+    assert (home / "upload.txt").read_bytes() == b"0123456789!"
+    assert stat.S_IMODE((home / "upload.txt").stat().st_mode) != 0o600
+
+
 async def test_path_rule_allows_uploads_into_inbox_but_not_into_the_root(
     server: SshServer,
 ) -> None:

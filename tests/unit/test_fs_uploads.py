@@ -174,7 +174,7 @@ def test_file_write_size_limit(world: World, mode: str) -> None:
     assert _temps(world.home) == []
     refused(lambda: fs.setstat("/file.txt", size=11), errno.EDQUOT)
     truncating = _open(fs, "/other.bin")
-    refused(lambda: truncating.truncate(11), errno.EDQUOT)
+    refused(lambda: truncating.set_attributes(size=11), errno.EDQUOT)
     truncating.abort()
 
 
@@ -184,7 +184,7 @@ def test_read_write_handle_and_modes(world: World) -> None:
     handle.pwrite(0, b"abcdef")
     assert handle.pread(2, 3) == b"cde"
     assert handle.fstat().st_size == 6
-    handle.truncate(4)
+    handle.set_attributes(size=4)
     handle.fsync()
     handle.commit()
     assert (world.home / "rw.txt").read_bytes() == b"abcd"

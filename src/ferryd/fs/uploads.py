@@ -134,20 +134,26 @@ class WriteHandle:
         with mapped(self.virtual):
             return os.lseek(self._open_fd(), offset, whence)
 
-    def truncate(self, size: int) -> None:
-        fd = self._open_fd()
-        self._check_limit(size)
-        with mapped(self.virtual):
-            os.ftruncate(fd, size)
-
     def set_attributes(
-        self, *, mode: int | None = None, atime: float | None = None, mtime: float | None = None
+        self,
+        *,
+        size: int | None = None,
+        mode: int | None = None,
+        atime: float | None = None,
+        mtime: float | None = None,
     ) -> None:
-        """fsetstat on the open file: an atomic upload keeps them when it is published."""
+        """fsetstat on the open file: an atomic upload keeps them when it is published.
+
+        Everything is checked before anything changes, so a refused request leaves the
+        file as it was (a denied mode change does not truncate first)."""
         fd = self._open_fd()
         if not self._may_set_attributes:
             raise denied("set-attributes", self.virtual)
+        if size is not None:
+            self._check_limit(size)
         with mapped(self.virtual):
+            if size is not None:
+                os.ftruncate(fd, size)
             if mode is not None:
                 os.fchmod(fd, mode & 0o777)
             times = times_ns(os.fstat(fd), atime, mtime)

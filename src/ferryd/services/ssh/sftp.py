@@ -328,9 +328,8 @@ class SftpSession(asyncssh.SFTPServer):
         times = (attrs.atime, attrs.mtime)
         if isinstance(handle, WriteHandle):
             # On the open descriptor: an atomic upload keeps them when it is published.
-            if attrs.size is not None:
-                handle.truncate(attrs.size)
             handle.set_attributes(
+                size=attrs.size,
                 mode=mode,
                 atime=float(times[0]) if times[0] is not None else None,
                 mtime=float(times[1]) if times[1] is not None else None,
