@@ -62,6 +62,15 @@ def shared_accounts(root: Path) -> str:
     leaky.mkdir()
     (leaky / "client.pub").write_text(public_line(client_key()) + "\n")
     other_key().write_private_key(str(leaky / "id_ed25519"))
+    (root / "keys" / "mixed.pub").write_text(
+        f"ssh-ed25519 AAAA-not-base64 broken\n"
+        f'permitopen="no-port-here" {public_line(other_key())}\n'
+        f"{public_line(client_key())}\n"
+    )
+    (root / "keys" / "unusable.pub").write_text(
+        f"# only lines that cannot be used\nssh-ed25519 AAAA-not-base64 broken\n"
+        f'permitopen="no-port-here" {public_line(client_key())}\n'
+    )
     hashed = {name: crypt_hash(flag) if flag else pbkdf2_hash() for name, flag in HASHES.items()}
     return "\n".join(
         [
@@ -86,6 +95,14 @@ def shared_accounts(root: Path) -> str:
                 "keyfile-user", key=None, options=f"ssh_authorized_keys_path = {keys_file}"
             ),
             account_section("leaky-user", key=None, options=f"ssh_authorized_keys_path = {leaky}"),
+            *(
+                account_section(
+                    f"{name}-keys",
+                    key=None,
+                    options=f"ssh_authorized_keys_path = {root / 'keys' / name}.pub",
+                )
+                for name in ("mixed", "unusable")
+            ),
             account_section("fresh-home"),
             account_section("no-home", options="create_home_folder = no"),
         ]
@@ -345,8 +362,30 @@ async def test_private_key_in_the_authorized_keys_folder_fails_key_login(
     # The folder also holds the right public key: the private key alone makes the login fail.
     await assert_refused(server, "leaky-user", key=client_key())
     reason = rejection(server, "leaky-user", "ssh-key")
-    assert reason.endswith(": id_ed25519 holds a private key; only public keys belong there")
+    assert reason.endswith(
+        "/keys/leaky/id_ed25519 holds a private key; only public keys belong there"
+    )
     assert never_logged_in(server, "leaky-user", "ssh-key")
+
+
+async def test_a_bad_line_in_an_authorized_keys_file_leaves_the_other_keys_working(
+    server: SshServer,
+) -> None:
+    async with await server.connect("mixed-keys", key=client_key()) as conn:
+        await assert_sftp_works(conn)
+    accepted(server, "mixed-keys", "ssh-key")
+
+
+async def test_a_refused_key_login_names_each_authorized_keys_line_that_was_skipped(
+    server: SshServer,
+) -> None:
+    await assert_refused(server, "unusable-keys", key=client_key())
+    reason = rejection(server, "unusable-keys", "ssh-key")
+    keys = f"{server.root}/keys/unusable.pub"
+    assert reason.endswith(
+        f"public key not authorized; skipped {keys} line 2: not a public key;"
+        f" skipped {keys} line 3: Illegal permitopen value: no-port-here"
+    ), reason
 
 
 # -- home folder ----------------------------------------------------------------------------------

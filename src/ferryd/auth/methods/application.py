@@ -76,8 +76,9 @@ async def _key(account: Account, credentials: Credentials) -> Decision:
         offered = asyncssh.import_public_key(credentials.public_key)
     except (OSError, ValueError) as error:
         return Decision(Outcome.REJECT, str(error))
-    if keys is None or keys.validate(offered, "", credentials.peer.address) is None:
-        return Decision(Outcome.REJECT, "public key not authorized")
+    if not keys.allow(offered, credentials.peer.address):
+        skipped = "".join(f"; skipped {line}" for line in keys.skipped)
+        return Decision(Outcome.REJECT, f"public key not authorized{skipped}")
     return Decision(Outcome.ACCEPT, "", account)
 
 

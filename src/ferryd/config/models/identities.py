@@ -97,7 +97,8 @@ class AccountModel(SectionModel):
     ssh_authorized_keys_path: Text = option(
         "",
         doc="An authorized_keys file, or a folder whose every file is read; read at each "
-        "login. A private key found there fails the login.",
+        "login. A line that is not a usable key is skipped, as OpenSSH does, and a refused "
+        "login names each skipped file and line. A private key found there fails the login.",
         example="/etc/ferryd/keys/acme.pub",
     )
     source_ip_filter: InheritSourceIp = option(
