@@ -5,13 +5,16 @@ SIGTERM and with ``ferryd drain``, and SSH clients are real asyncssh connections
 runs with ``--node-name node-a``, so its pid file is ``ferryd-node-a.pid`` in the
 configuration folder. Event ids: 20002 shutting down, 20010 configuration refused, 20157
 component stopped, 20262 health listener, 20263 draining, 20264 drain deadline, 20265 health
-listener cannot listen, 30015 SSH connection closed.
+listener cannot listen, 20268/20269 accepting stalled/recovered, 30015 SSH connection
+closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -540,3 +543,53 @@ def test_head_requests_get_the_status_without_a_body(ssh: SshServer) -> None:
     assert response.status_code == 200
     assert response.content == b""
     assert probe(port, LIVE).status == 200, "the listener still answers"
+
+
+# -- out of file descriptors ----------------------------------------------------------------------
+
+
+def test_out_of_descriptors_is_reported_once_and_accepting_resumes_when_they_are_back(
+    ssh: SshServer,
+) -> None:
+    port = start(ssh, "health_port = 0")
+    assert ssh.process is not None
+    pid = ssh.process.process.pid
+    limits = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    opened: list[socket.socket] = []
+    in_use = len(os.listdir(f"/proc/{pid}/fd"))
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 3, limits[1]))
+    try:
+        for _ in range(8):
+            opened.append(socket.create_connection(("127.0.0.1", ssh.port), timeout=5.0))
+        stalled = ssh.wait_event("20268")
+        assert stalled == (
+            f"20268 SSH service sftp cannot accept connections on 127.0.0.1:{ssh.port}:"
+            " Too many open files"
+        )
+        # The health listener shares the limit: a balancer's probe fails, the node leaves
+        # the pool until it can serve again.
+        with pytest.raises(httpx.HTTPError):
+            probe(port, READY)
+        time.sleep(0.5)  # five retries
+        assert ssh.log.count("20268") == 1, "said once, not at every retry"
+        assert ssh.log.count("20269") == 0
+
+        # The connections go away: the ones waiting in the queue are accepted again.
+        for sock in opened:
+            sock.close()
+        opened.clear()
+        recovered = ssh.wait_event("20269")
+        assert re.fullmatch(
+            rf"20269 SSH service sftp accepts connections again on 127\.0\.0\.1:{ssh.port}"
+            r" after \d+\.\d seconds\.",
+            recovered,
+        ), recovered
+        assert ssh.log.count("20268") == 1
+    finally:
+        for sock in opened:
+            sock.close()
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, limits)
+    assert wait_status(ssh, port, "ready").status == 200
+    result = ssh.sftp("alice", ["pwd"])
+    assert result.returncode == 0, result.stderr
+    assert "Remote working directory: /" in result.stdout

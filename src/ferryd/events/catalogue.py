@@ -366,6 +366,25 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         "use.",
     ),
     _define(
+        "20268",
+        ["process", "operational", "failure", "failure-high"],
+        "SSH service %(name)s cannot accept connections on %(address)s:%(port)s: %(reason)s",
+        ["name", "address", "port", "reason"],
+        "The process is out of file descriptors (`LimitNOFILE`, `ulimit -n`) or memory. "
+        "New connections wait in the listen queue and accepting is retried every 0.1 s. "
+        "Said once until it recovers (20269). The health listener shares the limit, so a "
+        "balancer's probes fail too and the node leaves the pool meanwhile.",
+    ),
+    _define(
+        "20269",
+        ["process", "operational", "informational"],
+        "SSH service %(name)s accepts connections again on %(address)s:%(port)s after "
+        "%(duration)s seconds.",
+        ["name", "address", "port", "duration"],
+        "Accepting has worked for a second after a 20268; `duration` counts from the first "
+        "failure.",
+    ),
+    _define(
         "30011",
         ["ssh", "session", "authenticated", "success"],
         "%(subsystem)s session started for %(username)s in %(home)s.",

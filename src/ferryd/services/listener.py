@@ -14,10 +14,14 @@ import socket
 from collections.abc import Awaitable, Callable
 
 Handler = Callable[[socket.socket], Awaitable[None]]
+# Told when accepting stops for lack of resources (the reason) and when it works again
+# (None, and how many seconds it did not).
+Trouble = Callable[[str | None, float], None]
 
 _BACKLOG = 511
 # Out of descriptors or memory: accepting again at once would spin; wait a moment instead.
 _RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+_RECOVERED_AFTER = 1.0  # seconds without such a failure that end an episode
 
 
 class Listener:
@@ -26,18 +30,26 @@ class Listener:
     Closing stops accepting only: connections already handed over carry on, and
     ``cancel_pending`` ends the ones still being handled (when their service stops)."""
 
-    def __init__(self, socks: list[socket.socket], handler: Handler) -> None:
+    def __init__(
+        self, socks: list[socket.socket], handler: Handler, trouble: Trouble | None = None
+    ) -> None:
         self._socks = socks
         self._handler = handler
+        self._trouble = trouble
         self._pending: set[asyncio.Task[None]] = set()
+        # Sockets whose accept failed for lack of resources: when it started, and the timer
+        # that declares it over once a second passes without another failure.
+        self._stalled: dict[socket.socket, tuple[float, asyncio.TimerHandle]] = {}
         self._loops = [asyncio.create_task(self._accept_loop(sock)) for sock in socks]
 
     @classmethod
-    async def open(cls, address: str, port: int, handler: Handler) -> Listener:
+    async def open(
+        cls, address: str, port: int, handler: Handler, trouble: Trouble | None = None
+    ) -> Listener:
         """Listen on every address ``address`` resolves to (a host name may give an IPv4
         and an IPv6 one), all on the same port (the first one's when ``port`` is 0)."""
         try:
-            return cls(await _bind(address, port), handler)
+            return cls(await _bind(address, port), handler, trouble)
         except OSError as error:
             # The raw error says "Address already in use" without saying which address.
             raise OSError(
@@ -55,6 +67,7 @@ class Listener:
                 connection, _ = await loop.sock_accept(sock)
             except OSError as error:
                 if error.errno in _RESOURCE_ERRORS:
+                    self._stall(sock, error)
                     await asyncio.sleep(0.1)
                     continue
                 if sock.fileno() < 0:
@@ -64,6 +77,25 @@ class Listener:
             task = asyncio.create_task(self._handle(connection))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
+
+    def _stall(self, sock: socket.socket, error: OSError) -> None:
+        """Told once per episode, which ends after a second without a failure: the loop
+        retries every 0.1 s, and under pressure each freed descriptor lets one connection
+        in before the next failure; neither may flood the log."""
+        loop = asyncio.get_running_loop()
+        if sock in self._stalled:
+            since, timer = self._stalled[sock]
+            timer.cancel()
+        else:
+            since = loop.time()
+            if self._trouble is not None:
+                self._trouble(error.strerror or str(error), 0.0)
+        self._stalled[sock] = (since, loop.call_later(_RECOVERED_AFTER, self._recovered, sock))
+
+    def _recovered(self, sock: socket.socket) -> None:
+        since, _ = self._stalled.pop(sock)
+        if self._trouble is not None:
+            self._trouble(None, asyncio.get_running_loop().time() - since)
 
     async def _handle(self, connection: socket.socket) -> None:
         try:
@@ -81,6 +113,9 @@ class Listener:
 
     def close(self) -> None:
         """Stop accepting; the port is free again once this returns."""
+        for _, timer in self._stalled.values():
+            timer.cancel()
+        self._stalled.clear()
         for task in self._loops:
             task.cancel()
         for sock in self._socks:

@@ -152,9 +152,19 @@ class SshService(Component[SshServiceModel]):
         )
 
     async def _listen(self, model: SshServiceModel) -> Listener:
-        listener = await Listener.open(model.address, model.port, self._accepted)
         name = model.name or self.context.uuid
-        self.emit("30076", name=name, address=model.address, port=listener.port)
+        port = model.port
+
+        def trouble(reason: str | None, seconds: float) -> None:
+            if reason is not None:
+                self.emit("20268", name=name, address=model.address, port=port, reason=reason)
+            else:
+                duration = f"{seconds:.1f}"
+                self.emit("20269", name=name, address=model.address, port=port, duration=duration)
+
+        listener = await Listener.open(model.address, model.port, self._accepted, trouble)
+        port = listener.port
+        self.emit("30076", name=name, address=model.address, port=port)
         return listener
 
     async def _accepted(self, sock: socket.socket) -> None:
