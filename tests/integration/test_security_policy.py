@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import time
 from typing import Any
 
@@ -73,6 +74,31 @@ async def test_failures_ban_only_the_guilty_address_and_the_ban_survives_a_resta
     ssh.start()
     assert not await ssh.can_log_in("alice"), "the ban outlives a restart"
     assert await ssh.can_log_in("alice", source=OTHER)
+
+
+async def test_an_unreadable_state_store_is_reported_and_known_bans_keep_applying(
+    ssh: SshServer,
+) -> None:
+    ssh.start(accounts=ACCOUNTS, policy=banning_policy())
+    await fail(ssh, BAN_AFTER, OTHER)
+    ssh.wait_event("20257", f"Address {OTHER} banned")
+    state = ssh.config.path / "state.db3"
+
+    # Another process breaks the store under the running node.
+    with sqlite3.connect(state) as db:
+        db.execute("ALTER TABLE bans RENAME TO bans_away")
+    failing = ssh.wait_event("20270")
+    assert failing == f"20270 Bans cannot be read from the state store {state}: no such table: bans"
+    assert not await ssh.can_log_in("alice", source=OTHER), "a known ban still applies"
+    assert await ssh.can_log_in("alice"), "other addresses are served"
+    await asyncio.sleep(1.5)  # more refreshes fail
+    assert ssh.log.count("20270") == 1, "said once, not at every refresh"
+
+    with sqlite3.connect(state) as db:
+        db.execute("ALTER TABLE bans_away RENAME TO bans")
+    back = ssh.wait_event("20271")
+    assert back.startswith(f"20271 Bans are read from the state store {state} again after ")
+    assert not await ssh.can_log_in("alice", source=OTHER), "the ban is still in the store"
 
 
 async def test_bans_list_and_remove_lift_a_ban_on_the_running_server(ssh: SshServer) -> None:

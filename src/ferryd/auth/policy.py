@@ -10,7 +10,6 @@ noticed at the next refresh and announced with event 50008.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import time
 from collections.abc import Callable
@@ -68,10 +67,26 @@ class SecurityGuard:
         self._counted = {k: until for k, until in self._counted.items() if until > now}
 
     async def run(self, interval: float = 1.0) -> None:
-        """Keep the cache fresh until cancelled; a store error only delays the next refresh."""
+        """Keep the cache fresh until cancelled. A store error keeps the bans known so far
+        and retries at the next interval; it is said once (20270), and again when a read
+        works (20271), since meanwhile bans made or lifted on other nodes are not seen."""
+        failing_since: float | None = None
         while True:
-            with contextlib.suppress(Exception):  # the next refresh retries
+            try:
                 await self.refresh()
+            except Exception as error:
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    self.bus.emit(
+                        "20270",
+                        location=self.coordinator.location,
+                        reason=str(error) or repr(error),
+                    )
+            else:
+                if failing_since is not None:
+                    duration = f"{time.monotonic() - failing_since:.1f}"
+                    self.bus.emit("20271", location=self.coordinator.location, duration=duration)
+                    failing_since = None
             await asyncio.sleep(interval)
 
     async def failed(

@@ -24,6 +24,10 @@ class Ban:
 
 
 class Coordinator(Protocol):
+    @property
+    def location(self) -> str:
+        """Where the shared state lives, for events about it (a file, a database)."""
+
     async def count_failure(self, scope: str, address: str, now: float, window: float) -> int:
         """Record one more consecutive failure; returns the count within ``window`` seconds."""
 

@@ -53,6 +53,10 @@ class EmbeddedCoordinator:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ferryd-coordinator")
         self._db: sqlite3.Connection | None = None
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -385,6 +385,22 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         "failure.",
     ),
     _define(
+        "20270",
+        ["process", "operational", "security", "failure"],
+        "Bans cannot be read from the state store %(location)s: %(reason)s",
+        ["location", "reason"],
+        "The once-a-second refresh of the ban list failed. Bans already known keep applying "
+        "and new ones made here are still enforced here; bans made or lifted by other nodes "
+        "are not seen until a read works again (20271). Said once per episode.",
+    ),
+    _define(
+        "20271",
+        ["process", "operational", "security", "informational"],
+        "Bans are read from the state store %(location)s again after %(duration)s seconds.",
+        ["location", "duration"],
+        "The ban list refresh works again after a 20270.",
+    ),
+    _define(
         "30011",
         ["ssh", "session", "authenticated", "success"],
         "%(subsystem)s session started for %(username)s in %(home)s.",
