@@ -352,6 +352,13 @@ MALFORMED = [
     ("$5$salt$" + SHA512_CHECKSUM, "checksum is not 43 characters"),
     ("$6$salt$" + SHA256_CHECKSUM, "checksum is not 86 characters"),
     ("$5$salt$" + SHA256_CHECKSUM[:-1] + "+", "checksum is not 43 characters"),
+    # A cost every login attempt would pay for minutes is refused without computing it.
+    ("$6$rounds=999999999$salt$" + SHA512_CHECKSUM, "rounds above ferryd's limit of 1000000"),
+    ("$5$rounds=1000001$salt$" + SHA256_CHECKSUM, "rounds above ferryd's limit of 1000000"),
+    (f"$pbkdf2-sha256$5000001${PBKDF2_SALT}${PBKDF2_CHECKSUM}", "rounds above ferryd's limit"),
+    ("$argon2id$v=19$m=2097152,t=3,p=4$c2FsdA$aGFzaA", "memory cost (KiB) above ferryd's limit"),
+    ("$argon2id$v=19$m=65536,t=33,p=4$c2FsdA$aGFzaA", "time cost above ferryd's limit of 32"),
+    ("$argon2id$m=65536", "expected $argon2id$v=19$m=KiB,t=passes,p=lanes$salt$hash"),
     # passlib PBKDF2
     ("$pbkdf2-sha256$", "expected $pbkdf2-sha256$rounds$salt$checksum"),
     (f"$pbkdf2-sha256$1212${PBKDF2_SALT}", "expected $pbkdf2-sha256$rounds$salt$checksum"),

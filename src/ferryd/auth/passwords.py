@@ -34,6 +34,16 @@ _SCHEMES = {
 }
 _PBKDF2_DIGESTS = {"pbkdf2-sha256": "sha256", "pbkdf2-sha512": "sha512"}
 _PBKDF2_ROUNDS_MAX = 0xFFFFFFFF  # passlib's limit
+# The most work one verification may cost. Each login attempt pays it, so a hash with an
+# absurd cost (a typo, a hostile provisioning feed) would let anyone who knows the account
+# name hold a worker for minutes per attempt. Real hashes are far below: glibc writes 5,000
+# SHA-crypt rounds, passlib 29,000 PBKDF2 rounds, argon2-cffi 64 MiB and 3 passes.
+# At the caps one verification takes about a second on a 2-core EPYC.
+SHA_CRYPT_ROUNDS_CAP = 1_000_000
+PBKDF2_ROUNDS_CAP = 5_000_000
+ARGON2_MEMORY_CAP_KIB = 1024 * 1024
+ARGON2_TIME_CAP = 32
+_ARGON2_FORM = "invalid argon2id hash: expected $argon2id$v=19$m=KiB,t=passes,p=lanes$salt$hash"
 _IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9.-]{0,31}")
 _AB64 = re.compile(r"[A-Za-z0-9./]*")
 
@@ -76,6 +86,7 @@ def verify_password(stored: str, password: str) -> bool:
         return False
     scheme = scheme_of(stored)
     if scheme == "argon2id":
+        _check_argon2_cost(stored)
         try:
             return _HASHER.verify(stored, password)
         except VerifyMismatchError:
@@ -91,11 +102,31 @@ def verify_password(stored: str, password: str) -> bool:
     raise UnsupportedHash(f"unsupported password hash scheme {scheme!r}")
 
 
+def _too_costly(scheme: str, what: str, cap: int) -> UnsupportedHash:
+    return UnsupportedHash(
+        f"invalid {scheme} hash: {what} above ferryd's limit of {cap}"
+        " (each login attempt would pay it)"
+    )
+
+
+def _check_argon2_cost(stored: str) -> None:
+    try:
+        parameters = argon2.extract_parameters(stored)
+    except InvalidHashError:
+        raise UnsupportedHash(_ARGON2_FORM) from None
+    if parameters.memory_cost > ARGON2_MEMORY_CAP_KIB:
+        raise _too_costly("argon2id", "memory cost (KiB)", ARGON2_MEMORY_CAP_KIB)
+    if parameters.time_cost > ARGON2_TIME_CAP:
+        raise _too_costly("argon2id", "time cost", ARGON2_TIME_CAP)
+
+
 def _verify_sha_crypt(scheme: str, stored: str, secret: bytes) -> bool:
     try:
         setting, checksum = parse_hash(stored)
     except ValueError as error:
         raise UnsupportedHash(f"invalid {scheme} hash: {error}") from None
+    if setting.rounds > SHA_CRYPT_ROUNDS_CAP:
+        raise _too_costly(scheme, "rounds", SHA_CRYPT_ROUNDS_CAP)
     computed = sha_crypt(secret, setting.prefix()).rpartition("$")[2]
     return hmac.compare_digest(computed.encode("ascii"), checksum.encode("ascii"))
 
@@ -114,6 +145,8 @@ def _verify_pbkdf2(scheme: str, stored: str, secret: bytes) -> bool:
         raise invalid("rounds is not a positive decimal number without leading zeros")
     if len(rounds_text) > 10 or int(rounds_text) > _PBKDF2_ROUNDS_MAX:
         raise invalid(f"rounds is above {_PBKDF2_ROUNDS_MAX}")
+    if int(rounds_text) > PBKDF2_ROUNDS_CAP:
+        raise _too_costly(scheme, "rounds", PBKDF2_ROUNDS_CAP)
     salt = _ab64_decode(salt_text)
     if salt is None:
         raise invalid("salt is not adapted base64")

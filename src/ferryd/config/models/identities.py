@@ -54,7 +54,9 @@ class AccountModel(SectionModel):
         "",
         doc="Password hash: argon2id (what ferryd writes), `$6$`/`$5$` SHA-crypt, "
         "`$pbkdf2-sha256$`/`$pbkdf2-sha512$`. A plain-text value is replaced by its argon2id "
-        "hash in the file when ferryd loads it (event 20197). Empty: no password login.",
+        "hash in the file when ferryd loads it (event 20197). Empty: no password login. "
+        "A hash costing more than about a second per attempt (SHA-crypt over 1,000,000 "
+        "rounds, PBKDF2 over 5,000,000, argon2id over 1 GiB or 32 passes) refuses logins.",
         example="$6$rounds=80000$SALT$HASH",
     )
     home_folder_path: InheritText = option(
