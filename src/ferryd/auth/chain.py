@@ -31,8 +31,6 @@ from ferryd.auth.policy import (
     Screen,
     SecurityGuard,
     active_policy,
-    announce_ban,
-    counts_as_failure,
 )
 from ferryd.config.configuration import Configuration
 from ferryd.config.models import ComponentModel, ServiceModel
@@ -196,18 +194,15 @@ async def _observe(
     policy, guard = scope.policy, scope.guard
     if policy is None or guard is None or screen is not Screen.CHECK:
         return
-    address = credentials.peer.address
     try:
-        if counts_as_failure(credentials, result.decision):
-            ban = await guard.failed(
-                policy.scope,
-                address,
-                policy.model.source_ip_ban_after_count,
-                policy.model.source_ip_ban_interval,
-                result.decision.reason,
-            )
-            if ban is not None:
-                announce_ban(scope.emit, ban)
+        await guard.observe(
+            policy.scope,
+            credentials,
+            result.decision,
+            policy.model.source_ip_ban_after_count,
+            policy.model.source_ip_ban_interval,
+            scope.emit,
+        )
     except Exception as error:
         _ban_state_unavailable(scope, credentials.username, credentials.type, policy, error)
 

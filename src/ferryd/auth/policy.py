@@ -107,6 +107,24 @@ class SecurityGuard:
         self._changes += 1
         return ban
 
+    async def observe(
+        self,
+        scope: str,
+        credentials: Credentials,
+        decision: Decision,
+        after_count: int,
+        interval: float,
+        emit: Emit,
+    ) -> None:
+        """The one bookkeeping of an attempt, for a policy and an ``ip-time-ban`` method
+        alike: a failed guess is counted, and a ban it causes is announced (20257)."""
+        if not counts_as_failure(credentials, decision):
+            return
+        address = credentials.peer.address
+        ban = await self.failed(scope, address, after_count, interval, decision.reason)
+        if ban is not None:
+            announce_ban(emit, ban)
+
     async def succeeded(self, scope: str, address: str) -> None:
         """A completed login (not merely an accepted key offer, which proves nothing)."""
         if self._counted.pop((scope, address), 0.0) > time.time():

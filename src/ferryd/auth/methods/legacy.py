@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from ferryd.auth.credentials import Credentials, Decision, Outcome
 from ferryd.auth.methods.stateless import StatelessMethod
-from ferryd.auth.policy import announce_ban, counts_as_failure
 from ferryd.config.models.authentications import (
     DenyUsernameAuthenticationModel,
     IpTimeBanAuthenticationModel,
@@ -52,17 +51,14 @@ class IpTimeBanAuthentication(StatelessMethod[IpTimeBanAuthenticationModel]):
         guard = self.context.guard
         if guard is None:
             return
-        address = credentials.peer.address
-        if counts_as_failure(credentials, decision):
-            ban = await guard.failed(
-                self.scope,
-                address,
-                self.model.ban_after_count,
-                self.model.ban_interval,
-                decision.reason,
-            )
-            if ban is not None:
-                announce_ban(self.emit, ban)
+        await guard.observe(
+            self.scope,
+            credentials,
+            decision,
+            self.model.ban_after_count,
+            self.model.ban_interval,
+            self.emit,
+        )
 
     async def completed(self, address: str) -> None:
         """Called by the chain once a login from ``address`` is complete."""
