@@ -199,6 +199,17 @@ def test_sha_crypt_matches_openssl_passwd(flag: str, salt: str, password: str) -
     assert not verify_password(expected, password.upper() + "?")
 
 
+def test_passwords_over_1024_bytes_never_match_even_their_own_hash() -> None:
+    """SHA-crypt's work grows with the square of the password's length: an SSH packet can
+    carry a 250 KB password before login, so longer offers are refused unhashed."""
+    longest, too_long = "é" * 512, "é" * 512 + "x"
+    for password in (longest, too_long):
+        stored = sha_crypt(password.encode(), "$6$saltsalt")
+        assert verify_password(stored, password) is (password == longest)
+    assert not verify_password(hash_password(too_long), too_long)
+    assert not verify_password("$6$saltsalt$" + "x" * 86, "x" * 250_000)
+
+
 def test_sha_crypt_matches_mkpasswd_with_rounds() -> None:
     if shutil.which("mkpasswd") is None:
         pytest.skip("mkpasswd is not installed")

@@ -43,6 +43,10 @@ SHA_CRYPT_ROUNDS_CAP = 1_000_000
 PBKDF2_ROUNDS_CAP = 5_000_000
 ARGON2_MEMORY_CAP_KIB = 1024 * 1024
 ARGON2_TIME_CAP = 32
+# Offered passwords longer than this never match: SHA-crypt hashes the password once per
+# round and once per byte of its own length, so a 250 KB "password" (what an SSH packet
+# can carry before login) would cost each attempt seconds of CPU.
+PASSWORD_BYTES_MAX = 1024
 _ARGON2_FORM = "invalid argon2id hash: expected $argon2id$v=19$m=KiB,t=passes,p=lanes$salt$hash"
 _IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9.-]{0,31}")
 _AB64 = re.compile(r"[A-Za-z0-9./]*")
@@ -78,13 +82,20 @@ def scheme_of(stored: str) -> str:
 
 
 def verify_password(stored: str, password: str) -> bool:
-    """True when ``password`` matches ``stored``; an empty stored value never matches.
+    """True when ``password`` matches ``stored``; an empty stored value never matches, nor
+    does a password longer than :data:`PASSWORD_BYTES_MAX` bytes.
 
     Raises ``UnsupportedHash`` for a scheme ferryd does not know or a malformed hash.
     """
     if not stored:
         return False
     scheme = scheme_of(stored)
+    if scheme not in _SCHEMES.values():
+        raise UnsupportedHash(f"unsupported password hash scheme {scheme!r}")
+    # surrogatepass: any str encodes, so no UnicodeEncodeError (which would quote the password).
+    secret = password.encode("utf-8", "surrogatepass")
+    if len(secret) > PASSWORD_BYTES_MAX:
+        return False
     if scheme == "argon2id":
         _check_argon2_cost(stored)
         try:
@@ -93,13 +104,9 @@ def verify_password(stored: str, password: str) -> bool:
             return False
         except (InvalidHashError, VerificationError) as error:
             raise UnsupportedHash(f"invalid argon2id hash: {error}") from None
-    # surrogatepass: any str encodes, so no UnicodeEncodeError (which would quote the password).
-    secret = password.encode("utf-8", "surrogatepass")
     if scheme in ("sha256-crypt", "sha512-crypt"):
         return _verify_sha_crypt(scheme, stored, secret)
-    if scheme in _PBKDF2_DIGESTS:
-        return _verify_pbkdf2(scheme, stored, secret)
-    raise UnsupportedHash(f"unsupported password hash scheme {scheme!r}")
+    return _verify_pbkdf2(scheme, stored, secret)
 
 
 def _too_costly(scheme: str, what: str, cap: int) -> UnsupportedHash:

@@ -141,7 +141,11 @@ def _checksum(password: bytes, setting: Setting) -> str:
     c = a.digest()
 
     # P from DP (the password once per byte of its length), S from DS (the salt 16 + A[0] times).
-    p = _repeat(digest(password * len(password)), len(password))
+    # Fed piece by piece: one buffer of the password times its length is quadratic memory.
+    dp = hashlib.new(variant.hash_name)
+    for _ in range(len(password)):
+        dp.update(password)
+    p = _repeat(dp.digest(), len(password))
     s = _repeat(digest(salt * (16 + c[0])), len(salt))
 
     for i in range(setting.rounds):
