@@ -63,11 +63,14 @@ def test_an_explicit_default_policy_replaces_the_implicit_one(
         ),
         ("[security-policies/p]\nsource_ip_filter = permit 10.0.0.1", "expected 'allow"),
         ("[security-policies/p]\nsource_ip_ban_interval = 0", "greater than 0"),
-        ("[authentications/h]\ntype = http\nurl = ftp://id.example", "expected an http://"),
-        ("[authentications/h]\ntype = http\nurl = https://a, b", "got 'b'"),
         (
-            "[authentications/h]\ntype = http\nurl = https://a\nheaders = no colon here",
-            "expected 'Name: value' per line",
+            "[authentications/h]\ntype = http\nurl = ftp://id.example",
+            "URL 1 of 1 is not an http:// or https:// URL",
+        ),
+        ("[authentications/h]\ntype = http\nurl = https://a, b", "URL 2 of 2 is not"),
+        (
+            "[authentications/h]\ntype = http\nurl = https://a\nheaders = X: 1\n  no colon here",
+            "header line 2 is not 'Name: value'",
         ),
         ("[authentications/l]\ntype = ldap\naddress = ldap\nbind_dn_type = upn", "unexpected"),
         (
@@ -91,6 +94,23 @@ def test_bad_values_name_the_option_and_line(
     assert len(found) == 1, found
     assert found[0].startswith(f"{path}:"), found
     assert message in found[0], found
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        "url = htps://partner:s3cr3t-token@id.example",
+        "url = https://id.example\nheaders = Authorization Bearer s3cr3t-token",
+    ],
+)
+def test_a_refused_url_or_header_is_not_quoted_since_it_may_hold_a_secret(
+    write_ini: WriteIni, config_dir: Path, option: str
+) -> None:
+    write_ini(f"\n[authentications/h]\ntype = http\n{option}\n")
+    found = problems_of(config_dir)
+    assert len(found) == 1, found
+    assert "s3cr3t-token" not in found[0], found
+    assert "[authentications/h]" in found[0] or "authentications/h" in found[0], found
 
 
 @pytest.mark.parametrize(

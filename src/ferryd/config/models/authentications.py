@@ -81,9 +81,10 @@ def _urls(value: object) -> object:
     urls = tuple(parse_csv(value))
     if not urls:
         raise ValueError("expected one or more http:// or https:// URLs")
-    for url in urls:
+    for number, url in enumerate(urls, 1):
         if not re.match(r"^https?://[^/\s]+", url):
-            raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
+            # Not quoted: a URL may carry a password (https://user:secret@host/).
+            raise ValueError(f"URL {number} of {len(urls)} is not an http:// or https:// URL")
     return urls
 
 
@@ -91,10 +92,11 @@ def _headers(value: object) -> object:
     if not isinstance(value, str):
         return value
     headers = []
-    for line in parse_lines(value):
+    for number, line in enumerate(parse_lines(value), 1):
         name, colon, text = line.partition(":")
         if not colon or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name.strip()):
-            raise ValueError(f"expected 'Name: value' per line, got {line!r}")
+            # Not quoted: the line is likely "Authorization Bearer <token>" missing its colon.
+            raise ValueError(f"header line {number} is not 'Name: value'")
         headers.append((name.strip(), text.strip()))
     return tuple(headers)
 
