@@ -173,9 +173,37 @@ def test_file_write_size_limit(world: World, mode: str) -> None:
         assert not (world.home / "limited.bin").exists()
     assert _temps(world.home) == []
     refused(lambda: fs.setstat("/file.txt", size=11), errno.EDQUOT)
+    # A refused size change writes nothing: the upload carries on and publishes.
     truncating = _open(fs, "/other.bin")
+    truncating.pwrite(0, b"kept")
     refused(lambda: truncating.set_attributes(size=11), errno.EDQUOT)
-    truncating.abort()
+    assert not truncating.failed
+    truncating.pwrite(4, b"!")
+    truncating.commit()
+    assert (world.home / "other.bin").read_bytes() == b"kept!"
+
+
+@pytest.mark.parametrize("mode", ["atomic", "atomic-resumable"])
+@pytest.mark.parametrize("ending", ["commit", "abort"])
+def test_an_fsync_failing_at_the_end_removes_the_hidden_file(
+    world: World, mode: str, ending: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk cannot be made to fail on demand here; os.fsync raising EIO stands in for it
+    (or for ENOSPC/EDQUOT that NFS and quotas report only at fsync)."""
+    fs = world.fs(upload_mode=mode)
+    handle = _open(fs, "/late.bin")
+    handle.pwrite(0, b"data")
+
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing)
+    if ending == "commit" or mode == "atomic-resumable":
+        refused(getattr(handle, ending), errno.EIO)
+    else:
+        handle.abort()  # plain atomic drops the upload without syncing it
+    assert _temps(world.home) == []
+    assert not (world.home / "late.bin").exists()
 
 
 def test_read_write_handle_and_modes(world: World) -> None:

@@ -149,8 +149,11 @@ class WriteHandle:
         fd = self._open_fd()
         if not self._may_set_attributes:
             raise denied("set-attributes", self.virtual)
-        if size is not None:
-            self._check_limit(size)
+        limit = self._policy.limit
+        if size is not None and limit > 0 and size > limit:
+            # Refused, and the upload carries on: unlike a WRITE past the limit, nothing
+            # was written, so the handle is not failed.
+            raise over_limit(limit, self.virtual)
         with mapped(self.virtual):
             if size is not None:
                 os.ftruncate(fd, size)
@@ -176,13 +179,22 @@ class WriteHandle:
                 self._discard()
                 raise self._error
             with mapped(self.virtual):
-                os.fsync(self._fd)
+                self._sync_or_discard()
                 if self._temp is not None:
                     self._publish()
                 elif self._created:
                     fsync_folder(self._dir_fd)
         finally:
             self._close()
+
+    def _sync_or_discard(self) -> None:
+        """fsync the data; when that fails (EIO, or ENOSPC/EDQUOT reported late by NFS or
+        quotas) the hidden temporary file goes, instead of staying until a restart."""
+        try:
+            os.fsync(self._fd)
+        except OSError:
+            self._discard()
+            raise
 
     def abort(self) -> None:
         """The connection was cut: drop the upload, or publish it when resumable.
@@ -198,7 +210,7 @@ class WriteHandle:
                 self._discard()
                 return
             with mapped(self.virtual):
-                os.fsync(self._fd)
+                self._sync_or_discard()
                 self._publish()
         finally:
             self._close()
