@@ -64,6 +64,13 @@ def accounts(root: Path) -> str:
     sections.append(
         account_section("virt", options=f"virtual_folders = /shared, {root / 'shared-real'}")
     )
+    sections.append(
+        account_section(
+            "linker",
+            options="permissions = allow-list, allow-traverse, allow-read, allow-write, "
+            "allow-create-folder\n    /open/*, allow-full-control",
+        )
+    )
     return "".join(sections)
 
 
@@ -430,6 +437,26 @@ async def test_a_refused_fsetstat_on_an_open_upload_changes_nothing(server: SshS
         await remote.write(b"!", 10)
     assert (home / "upload.txt").read_bytes() == b"0123456789!"
     assert stat.S_IMODE((home / "upload.txt").stat().st_mode) != 0o600
+
+
+async def test_a_hard_link_through_a_symlinked_folder_cannot_gain_set_attributes(
+    server: SshServer,
+) -> None:
+    """/ro/file.txt may not have its attributes set; /open/* may. A link named through a
+    symlink to /open is judged where it really lands, as a link named /open/... is."""
+    home = server.home("linker")
+    (home / "ro").mkdir(parents=True, exist_ok=True)
+    (home / "open").mkdir(exist_ok=True)
+    (home / "ro" / "file.txt").write_bytes(b"read-only rules\n")
+    (home / "ro" / "file.txt").chmod(0o644)
+    async with session(server, "linker") as sftp:
+        assert await error_code(sftp.link("/ro/file.txt", "/open/direct")) == DENIED
+        await sftp.symlink("/open", "/lnk")
+        assert await error_code(sftp.link("/ro/file.txt", "/lnk/via-link")) == DENIED
+        assert await error_code(sftp.chmod("/ro/file.txt", 0o600)) == DENIED
+    assert not (home / "open" / "via-link").exists()
+    assert (home / "ro" / "file.txt").stat().st_nlink == 1
+    assert stat.S_IMODE((home / "ro" / "file.txt").stat().st_mode) == 0o644
 
 
 async def test_path_rule_allows_uploads_into_inbox_but_not_into_the_root(

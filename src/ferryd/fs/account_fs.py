@@ -278,6 +278,13 @@ class AccountFS:
         with ExitStack() as stack:
             src = stack.enter_context(self._at(source, ("read", *shared), follow=True))
             dst = stack.enter_context(self._at(target, ("write",), follow=False))
+            # The new name's real place may allow more than the path the client sent (a
+            # symlinked folder on the way): what it allows must hold at the old name too.
+            if dst.virtual != target:
+                for verb in ("write", "set-attributes"):
+                    permits = self._account.permissions.permits
+                    if permits(verb, dst.virtual) and not permits(verb, src.virtual):
+                        raise denied(verb, source)
             found = src.entry()
             if found is None:
                 raise not_found(source)
