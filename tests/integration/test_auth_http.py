@@ -63,6 +63,10 @@ class Setup:
 GROUPS = """
 [groups/partners]
 name = partners
+
+[groups/keys-only]
+name = keys-only
+required_credentials = ssh-key
 """
 
 
@@ -273,6 +277,21 @@ async def test_200_account_sets_home_groups_folders_and_permissions(setup: Setup
     setup.ssh.wait_event(
         "20137", "carol authenticated with password by http method http-main (groups partners)"
     )
+
+
+async def test_the_groups_required_credentials_hold_for_accounts_the_service_vouches_for(
+    setup: Setup,
+) -> None:
+    account = {"group": "keys-only", "home_folder_path": str(setup.root / "kelly")}
+    setup.identity.answer("kelly", Answer(200, {"account": account}))
+
+    await refused(setup, "kelly")
+
+    line = setup.ssh.wait_event("20142", "Login of kelly with password rejected")
+    assert line.endswith(
+        "by http method http-main: password logins not allowed (requires ssh-key)"
+    ), line
+    assert setup.ssh.log.count("20137", "kelly authenticated") == 0
 
 
 def test_openssh_key_login_sends_the_key_blob_and_never_a_password(

@@ -45,6 +45,13 @@ class Account:
     def primary_group(self) -> str:
         return self.groups[0]
 
+    def refuses(self, credentials_type: str) -> str | None:
+        """Why ``required_credentials`` refuses a login of this type, else None."""
+        required = self.required_credentials
+        if required == "any" or required == credentials_type:
+            return None
+        return f"{credentials_type} logins not allowed (requires {required})"
+
 
 class AccountRefused(Exception):
     """The account may not log in now; the message is the reason events carry."""

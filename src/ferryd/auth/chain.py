@@ -113,6 +113,12 @@ async def _run_methods(
             # A method's own failure (a dead hashing worker, a bug) fails this login with a
             # reason (20256) instead of cutting the connection without one.
             decision = Decision(Outcome.FAILED, f"{ref.type} method failed: {error!r}")
+        if decision.outcome is Outcome.ACCEPT and decision.account is not None:
+            # Whatever method vouched for it (LDAP, HTTP, anonymous), the account's groups
+            # decide which credentials it may use.
+            refused = decision.account.refuses(credentials.type)
+            if refused is not None:
+                decision = Decision(Outcome.REJECT, refused)
         if decision.outcome is Outcome.UNKNOWN:
             if not getattr(method, "screening", False):
                 _method_event(scope, "20255", credentials, account, ref, decision.reason)

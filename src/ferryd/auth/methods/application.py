@@ -48,11 +48,9 @@ async def authenticate_configured(
         account = resolve_account(configuration, section.uuid, model, credentials.peer.address)
     except AccountRefused as refused:
         return Decision(Outcome.REJECT, str(refused))
-    required = account.required_credentials
-    if required != "any" and required != credentials.type:
-        return Decision(
-            Outcome.REJECT, f"{credentials.type} logins not allowed (requires {required})"
-        )
+    not_allowed = account.refuses(credentials.type)
+    if not_allowed is not None:  # before hashing; the chain checks every method's accounts too
+        return Decision(Outcome.REJECT, not_allowed)
     if credentials.type == "password":
         return await _password(model, account, credentials.password)
     return await _key(account, credentials)

@@ -88,7 +88,8 @@ class AccountModel(SectionModel):
     )
     required_credentials: CredentialsOption = option(
         None,
-        doc="`password`, `ssh-key` or `any`; `inherit` takes the primary group's.",
+        doc="`password`, `ssh-key` or `any`; `inherit` takes the primary group's. Holds "
+        "whichever method vouched for the account (LDAP, HTTP and anonymous too).",
         example="ssh-key",
     )
     ssh_authorized_keys_content: LineList = option(
@@ -171,7 +172,10 @@ class GroupModel(SectionModel):
         0, doc="Largest file, in bytes, an upload may write; 0: no limit.", example="1048576"
     )
     required_credentials: CredentialsOption = option(
-        "any", doc="`password`, `ssh-key` or `any` (either is enough).", example="ssh-key"
+        "any",
+        doc="`password`, `ssh-key` or `any` (either is enough). Holds for members whichever "
+        "method vouched for them (LDAP, HTTP and anonymous too).",
+        example="ssh-key",
     )
     ssh_authorized_keys_path: Text = option(
         "",
