@@ -64,6 +64,14 @@ def test_an_explicit_default_policy_replaces_the_implicit_one(
         ("[security-policies/p]\nsource_ip_filter = permit 10.0.0.1", "expected 'allow"),
         ("[security-policies/p]\nsource_ip_ban_interval = 0", "greater than 0"),
         (
+            "[security-policies/p]\nfailed_login_delay = nan",
+            "failed_login_delay: expected a finite number of seconds, got 'nan'",
+        ),
+        (
+            "[authentications/b]\ntype = ip-time-ban\nban_interval = inf",
+            "ban_interval: expected a finite number of seconds, got 'inf'",
+        ),
+        (
             "[authentications/h]\ntype = http\nurl = ftp://id.example",
             "URL 1 of 1 is not an http:// or https:// URL",
         ),

@@ -7,6 +7,7 @@ file, line, section and option.
 from __future__ import annotations
 
 import ipaddress
+import math
 from typing import Annotated
 
 from pydantic import BeforeValidator
@@ -49,6 +50,10 @@ def _seconds(value: object) -> object:
             number = float(text)
         except ValueError:
             raise ValueError(f"expected a number of seconds, got {text!r}") from None
+        if not math.isfinite(number):
+            # float() reads "nan" and "inf": nan compares false with everything (a delay
+            # silently off, a ban that never ends) and inf overflows later conversions.
+            raise ValueError(f"expected a finite number of seconds, got {text!r}")
         if number < 0:
             raise ValueError(f"expected zero or more seconds, got {text!r}")
         return number
