@@ -38,7 +38,9 @@ def change_attributes(
     mtime: float | None,
     limit: int,
 ) -> None:
-    """Truncate, chmod (permission bits only: no setuid/setgid), then set times."""
+    """chmod (permission bits only: no setuid/setgid), truncate, then set times (last, as
+    truncating moves the modification time). Ownership is checked first: a refused chmod
+    or utime must not come after the file was already truncated."""
     found = location.entry()
     if found is None:
         raise not_found(virtual)
@@ -61,14 +63,35 @@ def change_attributes(
     access = os.O_WRONLY if size is not None else os.O_RDONLY
     fd = os.open(location.name, access | _OPEN_FLAGS, dir_fd=location.dir_fd)
     try:
-        current = os.fstat(fd).st_mode
-        if not (stat.S_ISREG(current) or stat.S_ISDIR(current)):
+        current = os.fstat(fd)
+        if not (stat.S_ISREG(current.st_mode) or stat.S_ISDIR(current.st_mode)):
             raise fs_error(errno.EOPNOTSUPP, virtual, "only times can change on this entry")
-        if size is not None:
-            os.ftruncate(fd, size)
-        if mode is not None:
-            os.fchmod(fd, mode & 0o777)
-        if times is not None:
-            os.utime(fd, ns=times)
+        apply_in_order(fd, virtual, current, size=size, mode=mode, times=times)
     finally:
         os.close(fd)
+
+
+def apply_in_order(
+    fd: int,
+    virtual: str,
+    current: os.stat_result,
+    *,
+    size: int | None,
+    mode: int | None,
+    times: tuple[int, int] | None,
+) -> None:
+    """Mode, size, times on an open descriptor, refusing up front what only the owner may
+    do, so that a refusal changes nothing (a file shared by group stays whole)."""
+    if (mode is not None or times is not None) and not _owns(current):
+        raise fs_error(errno.EPERM, virtual, "only the file's owner may change its mode or times")
+    if mode is not None:
+        os.fchmod(fd, mode & 0o777)
+    if size is not None:
+        os.ftruncate(fd, size)
+    if times is not None:
+        os.utime(fd, ns=times)
+
+
+def _owns(found: os.stat_result) -> bool:
+    euid = os.geteuid()
+    return euid == 0 or found.st_uid == euid

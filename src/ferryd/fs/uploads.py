@@ -14,7 +14,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from ferryd.fs.attributes import times_ns
+from ferryd.fs.attributes import apply_in_order, times_ns
 from ferryd.fs.errors import FsError, denied, fs_error, mapped, over_limit
 from ferryd.fs.names import temp_name
 from ferryd.fs.oscalls import copy_fd, fsync_folder, rename_noreplace, write_all
@@ -155,13 +155,9 @@ class WriteHandle:
             # was written, so the handle is not failed.
             raise over_limit(limit, self.virtual)
         with mapped(self.virtual):
-            if size is not None:
-                os.ftruncate(fd, size)
-            if mode is not None:
-                os.fchmod(fd, mode & 0o777)
-            times = times_ns(os.fstat(fd), atime, mtime)
-            if times is not None:
-                os.utime(fd, ns=times)
+            current = os.fstat(fd)
+            times = times_ns(current, atime, mtime)
+            apply_in_order(fd, self.virtual, current, size=size, mode=mode, times=times)
 
     def fsync(self) -> None:
         with mapped(self.virtual):
