@@ -65,6 +65,9 @@ class Node:
         self._watch: FileWatch | None = None
         self._config_stamps: tuple[Stamp | None, ...] = ()
         self._referenced: dict[Key, dict[Path, Stamp | None]] = {}
+        # The referenced files' stamps when a reload they caused was refused: the same
+        # broken file is not tried (and refused) again at every poll, only once it changes.
+        self._refused_referenced: dict[Key, dict[Path, Stamp | None]] | None = None
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[bool]] = set()
@@ -176,8 +179,10 @@ class Node:
     async def _config_maybe_changed(self) -> None:
         """Reload when a configuration file, or a file it references, changed."""
         main, referenced = await asyncio.to_thread(self._all_stamps)
-        if main != self._config_stamps or referenced != self._referenced:
-            await self.reload("configuration files changed", reopen=False)
+        moved = referenced != self._referenced and referenced != self._refused_referenced
+        if main != self._config_stamps or moved:
+            applied = await self.reload("configuration files changed", reopen=False)
+            self._refused_referenced = None if applied else referenced
 
     def _all_stamps(self) -> tuple[tuple[Stamp | None, ...], dict[Key, dict[Path, Stamp | None]]]:
         referenced = {key: _stamps_of(list(stamps)) for key, stamps in self._referenced.items()}

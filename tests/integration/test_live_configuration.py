@@ -7,6 +7,7 @@ edit is refused while the last good configuration keeps serving.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -139,7 +140,9 @@ async def test_a_replaced_host_key_is_offered_to_new_connections(ssh: SshServer)
 
 
 async def test_a_broken_host_key_keeps_the_previous_one(ssh: SshServer) -> None:
-    ssh.config.write(watched_only(ssh, account_section("alice")))
+    # Polled as well as watched: a poll must not try (and refuse) the same file again.
+    polled = ssh.ini(accounts=account_section("alice"))
+    ssh.config.write(polled.replace("[server]\n", "[server]\nconfig_poll_interval = 0.2\n"))
     ssh.start()
     key_path = ssh.config.path / "ssh_host_ed25519_key"
     async with await ssh.connect("alice", password=PASSWORD) as before:
@@ -152,6 +155,8 @@ async def test_a_broken_host_key_keeps_the_previous_one(ssh: SshServer) -> None:
     assert "[services/sftp] ssh_server_keys: cannot load host key" in failed, failed
     async with await ssh.connect("alice", password=PASSWORD) as after:
         assert host_key_of(after) == old_key
+    await asyncio.sleep(1.0)  # five polls
+    assert ssh.log.count("20010") == 1, "the same broken file was refused again"
     new = asyncssh.generate_private_key("ssh-ed25519")
     replace_atomically(key_path, new.export_private_key().decode())  # repaired: applied
     ssh.process.wait_for_event(ssh.log, "20267", str(key_path))
