@@ -66,6 +66,11 @@ def accounts(root: Path) -> str:
     )
     sections.append(
         account_section(
+            "renamer", options="permissions = allow-list, allow-traverse, allow-read, allow-rename"
+        )
+    )
+    sections.append(
+        account_section(
             "linker",
             options="permissions = allow-list, allow-traverse, allow-read, allow-write, "
             "allow-create-folder\n    /open/*, allow-full-control",
@@ -457,6 +462,26 @@ async def test_a_hard_link_through_a_symlinked_folder_cannot_gain_set_attributes
     assert not (home / "open" / "via-link").exists()
     assert (home / "ro" / "file.txt").stat().st_nlink == 1
     assert stat.S_IMODE((home / "ro" / "file.txt").stat().st_mode) == 0o644
+
+
+async def test_replacing_by_rename_needs_what_overwriting_or_removing_would_need(
+    server: SshServer,
+) -> None:
+    """'rename' alone moves entries; replacing an existing file also needs 'write' (as an
+    upload over it would), replacing a folder 'delete-folder'."""
+    home = server.home("renamer")
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "a.txt").write_bytes(b"a\n")
+    (home / "keep.txt").write_bytes(b"keep\n")
+    (home / "empty").mkdir()
+    (home / "folder").mkdir()
+    async with session(server, "renamer") as sftp:
+        assert await error_code(sftp.posix_rename("/a.txt", "/keep.txt")) == DENIED
+        assert await error_code(sftp.posix_rename("/folder", "/empty")) == DENIED
+        await sftp.posix_rename("/a.txt", "/moved.txt")
+    assert (home / "keep.txt").read_bytes() == b"keep\n"
+    assert (home / "moved.txt").read_bytes() == b"a\n"
+    assert (home / "empty").is_dir() and (home / "folder").is_dir()
 
 
 async def test_path_rule_allows_uploads_into_inbox_but_not_into_the_root(

@@ -236,6 +236,12 @@ class AccountFS:
             dst_name = self._changeable(dst, target)
             if src.entry() is None:
                 raise not_found(source)
+            replaced = dst.entry() if overwrite else None
+            if replaced is not None:
+                # Replacing destroys what was there: as much as an upload over a file
+                # ('write') or removing a folder ('delete-folder') would need.
+                verb = "delete-folder" if stat.S_ISDIR(replaced.st_mode) else "write"
+                self._allow(dst.virtual, (verb,))
             with mapped(f"{source} -> {target}"):
                 if overwrite:
                     os.rename(src_name, dst_name, src_dir_fd=src.dir_fd, dst_dir_fd=dst.dir_fd)
