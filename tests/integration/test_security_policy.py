@@ -101,6 +101,35 @@ async def test_an_unreadable_state_store_is_reported_and_known_bans_keep_applyin
     assert not await ssh.can_log_in("alice", source=OTHER), "the ban is still in the store"
 
 
+async def test_an_ip_time_ban_method_says_when_the_store_does_not_take_a_failure(
+    ssh: SshServer,
+) -> None:
+    """Without a policy counting the same attempt, the method's own store fault is the only
+    trace that failures stopped counting toward its bans."""
+    ssh.start(
+        accounts=ACCOUNTS,
+        policy="source_ip_ban_after_count = 0\nfailed_login_delay = 0",
+        service="authentications = ban, DEFAULT-AUTHENTICATION",
+        extra="[authentications/ban]\ntype = ip-time-ban\nban_after_count = 2\n",
+    )
+    state = ssh.config.path / "state.db3"
+    with sqlite3.connect(state) as db:
+        db.execute("ALTER TABLE login_failures RENAME TO login_failures_away")
+    try:
+        await fail(ssh, 1)
+        line = ssh.wait_event("20272")
+        assert line == (
+            "20272 Failed logins from 127.0.0.1 could not be counted by authentications/ban:"
+            " no such table: login_failures"
+        )
+        assert await ssh.can_log_in("alice"), "the store fault fails no login"
+    finally:
+        with sqlite3.connect(state) as db:
+            db.execute("ALTER TABLE login_failures_away RENAME TO login_failures")
+    await fail(ssh, 2)
+    ssh.wait_event("20257", "Address 127.0.0.1 banned")
+
+
 async def test_bans_list_and_remove_lift_a_ban_on_the_running_server(ssh: SshServer) -> None:
     ssh.start(accounts=ACCOUNTS, policy=banning_policy())
     await fail(ssh, BAN_AFTER, OTHER)

@@ -17,7 +17,6 @@ offers are not counted or delayed: clients offer several keys and a refused offe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -193,10 +192,11 @@ async def _observe(
         method = scope.find(("authentications", uuid))
         observe = getattr(method, "observe", None)
         if observe is not None:
-            # A ban store fault must not fail the login itself; the policy's count below
-            # meets the same store and reports it.
-            with contextlib.suppress(Exception):
+            try:
                 await observe(credentials, result.decision)
+            except Exception as error:  # a ban store fault must not fail the login itself
+                where = f"authentications/{uuid}"
+                _ban_store_failed(scope, credentials, where, "counted", error)
     policy, guard = scope.policy, scope.guard
     if policy is None or guard is None or screen is not Screen.CHECK:
         return
@@ -210,20 +210,36 @@ async def _observe(
             scope.emit,
         )
     except Exception as error:
-        _ban_state_unavailable(scope, credentials.username, credentials.type, policy, error)
+        _ban_store_failed(scope, credentials, policy.scope, "counted", error)
 
 
-def _ban_state_unavailable(
-    scope: LoginScope, username: str, credentials_type: str, policy: ActivePolicy, error: Exception
+def _ban_store_failed(
+    scope: LoginScope,
+    credentials: Credentials | tuple[str, str, str],
+    ban_scope: str,
+    action: str,
+    error: Exception,
 ) -> None:
+    """20272: the attempt was judged, but the state store did not take its bookkeeping.
+    ``credentials`` may be (user name, credentials type, address) once the login is done."""
+    who: tuple[str, str, str] = (
+        credentials
+        if isinstance(credentials, tuple)
+        else (
+            credentials.username,
+            credentials.type,
+            credentials.peer.address,
+        )
+    )
     scope.emit(
-        "20256",
+        "20272",
         account=None,
-        username=username,
-        credentials_type=credentials_type,
-        method_name=policy.uuid,
-        method_type="security-policy",
-        reason=f"ban state unavailable: {error}",
+        username=who[0],
+        credentials_type=who[1],
+        address=who[2],
+        scope=ban_scope,
+        action=action,
+        reason=str(error) or repr(error),
     )
 
 
@@ -236,8 +252,11 @@ async def completed(
         method = scope.find(("authentications", uuid))
         forgive = getattr(method, "completed", None)
         if forgive is not None:
-            with contextlib.suppress(Exception):  # the policy below meets the same store
+            try:
                 await forgive(peer_address)
+            except Exception as error:
+                who = (username, credentials_type, peer_address)
+                _ban_store_failed(scope, who, f"authentications/{uuid}", "forgiven", error)
     policy, guard = scope.policy, scope.guard
     if policy is None or guard is None:
         return
@@ -246,7 +265,8 @@ async def completed(
     try:
         await guard.succeeded(policy.scope, peer_address)
     except Exception as error:
-        _ban_state_unavailable(scope, username, credentials_type, policy, error)
+        who = (username, credentials_type, peer_address)
+        _ban_store_failed(scope, who, policy.scope, "forgiven", error)
 
 
 async def _delay(

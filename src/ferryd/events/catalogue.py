@@ -401,6 +401,15 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
         "The ban list refresh works again after a 20270.",
     ),
     _define(
+        "20272",
+        ["authentication", "security", "failure"],
+        "Failed logins from %(address)s could not be %(action)s by %(scope)s: %(reason)s",
+        ["username", "credentials_type", "address", "scope", "action", "reason"],
+        "The state store refused the bookkeeping of a login (`counted`: a failed guess that "
+        "now counts toward no ban; `forgiven`: a completed login whose earlier failures "
+        "still count). The login itself was decided as usual. See 20270 for reads.",
+    ),
+    _define(
         "30011",
         ["ssh", "session", "authenticated", "success"],
         "%(subsystem)s session started for %(username)s in %(home)s.",
