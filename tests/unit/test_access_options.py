@@ -11,7 +11,13 @@ import pytest
 from ferryd.auth.account import Account, AccountRefused, path_safe, resolve_account
 from ferryd.config.configuration import Configuration
 from ferryd.config.loader import load_configuration
-from ferryd.config.models.access import PermissionSet, parse_permission_set
+from ferryd.config.models.access import (
+    VERBS,
+    PathRule,
+    Permissions,
+    PermissionSet,
+    parse_permission_set,
+)
 from ferryd.config.models.services import ssh_algorithms
 from ferryd.config.problems import ConfigurationError
 
@@ -266,3 +272,22 @@ create_home_folder = maybe
 """)
     (problem,) = problems_of(config_dir)
     assert "[accounts/a1] create_home_folder: " in problem and "maybe" in problem
+
+
+@pytest.mark.parametrize(
+    "expression", ["/users/${USER}/*", "m/^/users/${USER}/"], ids=["glob", "regex"]
+)
+def test_a_user_name_with_pattern_characters_matches_only_its_own_folder(
+    expression: str,
+) -> None:
+    """A directory may hold a name like ``a*`` or ``a.c``: filled into ``${USER}`` it is a
+    literal, not a pattern reaching other users' folders."""
+    full = PermissionSet(frozenset(VERBS), frozenset())
+    rules = Permissions(PermissionSet(frozenset(), frozenset()), (PathRule(expression, full),))
+    for name, own, other in (
+        ("a*", "/users/a*/x", "/users/alice/x"),
+        ("a.c", "/users/a.c/x", "/users/abc/x"),
+    ):
+        mine = rules.for_user(name)
+        assert mine.permits("write", own)
+        assert not mine.permits("write", other), (name, other)

@@ -7,6 +7,7 @@ refused with its line instead of surfacing as a puzzling denial at the first log
 from __future__ import annotations
 
 import fnmatch
+import glob
 import ipaddress
 import posixpath
 import re
@@ -74,7 +75,11 @@ class PathRule:
     permissions: PermissionSet
 
     def for_user(self, username: str) -> PathRule:
-        return PathRule(self.expression.replace("${USER}", username), self.permissions)
+        """``${USER}`` filled in as a literal: a name holding ``*``, ``?``, ``[`` or regex
+        characters (from a directory, say) must not widen the rule to other paths."""
+        is_regex = self.expression[:2] in ("m/", "e/")
+        literal = re.escape(username) if is_regex else glob.escape(username)
+        return PathRule(self.expression.replace("${USER}", literal), self.permissions)
 
     def matches(self, virtual_path: str) -> bool:
         expression = self.expression
