@@ -484,6 +484,24 @@ async def test_replacing_by_rename_needs_what_overwriting_or_removing_would_need
     assert (home / "empty").is_dir() and (home / "folder").is_dir()
 
 
+async def test_a_link_cannot_be_moved_where_its_relative_target_leaves_the_home(
+    server: SshServer,
+) -> None:
+    """Links are stored relative to their folder: /a/b/l -> /a/x is ``../x``. Moved to the
+    top it would name the folder above the home on disk, which other programs follow."""
+    home = server.home("jailed")
+    async with session(server, "jailed") as sftp:
+        for folder in ("/a", "/a/b", "/a/c"):
+            await sftp.mkdir(folder)
+        await sftp.symlink("/a/x", "/a/b/l")
+        assert os.readlink(home / "a" / "b" / "l") == "../x"
+        with pytest.raises(asyncssh.SFTPError):
+            await sftp.rename("/a/b/l", "/l")
+        await sftp.rename("/a/b/l", "/a/c/l")  # still inside: /a/x from /a/c too
+    assert not (home / "l").is_symlink()
+    assert os.readlink(home / "a" / "c" / "l") == "../x"
+
+
 async def test_path_rule_allows_uploads_into_inbox_but_not_into_the_root(
     server: SshServer,
 ) -> None:

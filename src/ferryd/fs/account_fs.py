@@ -19,7 +19,7 @@ from contextlib import ExitStack, contextmanager
 from ferryd.auth.account import Account
 from ferryd.fs.attributes import change_attributes
 from ferryd.fs.errors import FsError, denied, fs_error, mapped, not_found, protected
-from ferryd.fs.jail import DIR_FLAGS, Jail, Location, Root
+from ferryd.fs.jail import DIR_FLAGS, Jail, Location, Root, real_join
 from ferryd.fs.names import is_temp, normalize, split
 from ferryd.fs.oscalls import fix_folder_mode, rename_noreplace
 from ferryd.fs.prepare import prepare_account
@@ -234,8 +234,11 @@ class AccountFS:
             dst = stack.enter_context(self._at(target, ("rename",), follow=False))
             src_name = self._changeable(src, source)
             dst_name = self._changeable(dst, target)
-            if src.entry() is None:
+            found = src.entry()
+            if found is None:
                 raise not_found(source)
+            if stat.S_ISLNK(found.st_mode):
+                self._link_stays_inside(src, dst, source, target)
             replaced = dst.entry() if overwrite else None
             if replaced is not None:
                 # Replacing destroys what was there: as much as an upload over a file
@@ -247,6 +250,20 @@ class AccountFS:
                     os.rename(src_name, dst_name, src_dir_fd=src.dir_fd, dst_dir_fd=dst.dir_fd)
                 else:
                     rename_noreplace(src.dir_fd, src_name, dst.dir_fd, dst_name)
+
+    def _link_stays_inside(self, src: Location, dst: Location, source: str, target: str) -> None:
+        """A link is stored relative to its folder: moved elsewhere it may lead out of the
+        jail on disk. ferryd would refuse to follow it, but backups and other programs
+        reading the folder would not, so such a move is refused."""
+        assert src.name is not None
+        with mapped(source):
+            pointed = os.readlink(src.name, dir_fd=src.dir_fd)
+        inside_now = self._jail.to_virtual(real_join(posixpath.dirname(src.real), pointed))
+        inside_there = self._jail.to_virtual(real_join(posixpath.dirname(dst.real), pointed))
+        if inside_now is not None and inside_there is None:
+            raise fs_error(
+                errno.EPERM, target, "the link would point outside the home folder from there"
+            )
 
     def symlink(self, target: str | bytes, link: str) -> None:
         """Create ``link`` to a virtual ``target``, stored relative so it never leaves the jail."""
