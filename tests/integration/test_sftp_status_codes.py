@@ -244,3 +244,14 @@ async def test_copy_data_extension_copies_on_the_server(
 
     assert (home / "copy.bin").read_bytes() == data
     assert (home / "source.bin").read_bytes() == data
+
+
+async def test_truncating_to_zero_is_reported_with_its_size(
+    server: SshServer, sftp: asyncssh.SFTPClient, home: Path
+) -> None:
+    (home / "log.txt").write_bytes(b"old lines\n")
+
+    await sftp.truncate("log.txt", 0)
+
+    assert (home / "log.txt").read_bytes() == b""
+    server.wait_event("30050", f"coder: setstat /{home.name}/log.txt (size=0)")

@@ -200,7 +200,9 @@ class SftpSession(asyncssh.SFTPServer):
         )
         changes: dict[str, object] = {"size": attrs.size, "mtime": mtime}
         changes["mode"] = oct(mode) if mode is not None else None
-        details = ", ".join(f"{name}={value}" for name, value in changes.items() if value)
+        details = ", ".join(
+            f"{name}={value}" for name, value in changes.items() if value is not None
+        )
         self._changed("setstat", virtual, f" ({details})" if details else "")
 
     def remove(self, path: bytes) -> None:
