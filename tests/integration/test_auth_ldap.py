@@ -13,6 +13,7 @@ Directory (dc=mft,dc=test):
                erin  (employeeType suspended)
                frank (uid: frank and uid: uid=frank, as AD keeps a login name attribute)
                grace (nothing else)
+               henry (uid: uid=grace: another entry's attribute equal to grace's login name)
   ou=partners: carol (SSHA password)
 """
 
@@ -77,6 +78,12 @@ def directory_ldif(root: Path) -> str:
                 extra={"uid": ["uid=frank"], "employeeType": ["contractor"]},
             ),
             person("grace", "people", ssha(PASSWORDS["grace"])),
+            person(
+                "henry",
+                "people",
+                ssha("henry-secret"),
+                extra={"uid": ["uid=grace"], "employeeType": ["contractor"]},
+            ),
             person("carol", "partners", ssha(PASSWORDS["carol"])),
         ]
     )
@@ -306,7 +313,8 @@ async def test_direct_username_binds_with_the_suffix_and_reads_the_entry_found_i
     # group proves that the entry was found and its attributes read.
     line = await setup.login("direct", "uid=frank")
     assert line.endswith("(groups contractors).")
-    # grace's entry has no such value: the bind alone decides and the group's home applies.
+    # grace's own entry has no such value; henry's has "uid=grace". The entry read is the
+    # one that bound (Who am I?), not henry's: his contractor group must not apply.
     assert (await setup.login("direct", "uid=grace")).endswith("(groups DEFAULT_GROUP).")
 
 

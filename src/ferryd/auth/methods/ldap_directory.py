@@ -253,6 +253,12 @@ class _Session:
         s = self.settings
         if not self.bind(name + s.suffix, password):
             raise self.invalid()
+        # Who bound: the entry read must be that one. A search by username_attribute could
+        # find someone else whose attribute happens to equal the typed name (an AD UPN
+        # prefix equal to another user's sAMAccountName).
+        bound = self.bound_dn()
+        if bound is not None:
+            return self.read(bound)
         query = f"({s.attribute}={escape_filter_chars(name)})"
         for base in s.bases:
             dn = self.find(base, query)
@@ -261,6 +267,19 @@ class _Session:
         if s.search_filter:
             raise Refused(f"no entry {query} in bind_dn to check search_filter against")
         return Entry(name + s.suffix, {}, found=False)
+
+    def bound_dn(self) -> str | None:
+        """The bound identity's DN by "Who am I?" (RFC 4532), when the server answers with
+        one (``dn:...``; Active Directory answers ``u:DOMAIN\\name``, which is no DN)."""
+        try:
+            identity = self.connection.extend.standard.who_am_i()
+        except LDAPException:
+            return None
+        if isinstance(identity, bytes):
+            identity = identity.decode("utf-8", "replace")
+        if isinstance(identity, str) and identity.startswith("dn:") and len(identity) > 3:
+            return identity[3:]
+        return None
 
     def check_under_bases(self, name: str) -> None:
         parts = _dn_parts(name)
