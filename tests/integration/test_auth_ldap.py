@@ -543,19 +543,25 @@ async def test_ldaps_certificate_from_another_ca_refuses_until_the_ca_is_fixed(
         setup.ssh.reload(**setup.parts())
 
 
-async def test_missing_ca_file_fails_the_method_start_and_the_last_good_options_stay(
+async def test_missing_ca_file_refuses_the_edit_and_the_last_good_options_stay(
     setup: Setup,
 ) -> None:
     missing = setup.root / "no-such-ca.pem"
+    refusals = setup.ssh.log.count("20010")
     setup.ssh.reload(**setup.parts(untrusted_ca=str(missing)))
     try:
-        line = setup.ssh.wait_event("20158", "ldap-untrusted failed to start")
-        assert line.endswith(f"tls_trusted_certificates: {missing} does not exist or is not a file")
-        # The supervisor keeps the method running with its previous CA file.
+        line = setup.ssh.wait_event("20010", count=refusals + 1)
+        assert "[authentications/ldap-untrusted] tls_trusted_certificates:" in line, line
+        assert line.endswith(f"{missing} does not exist or is not a file"), line
+        # The method keeps running with its previous CA file.
         line = await setup.refused("untrusted", "carol", PASSWORDS["carol"], event_id="20256")
         assert "the server certificate is not trusted" in line
     finally:
-        setup.ssh.reload(**setup.parts())
+        requests = setup.ssh.log.count("20251")
+        setup.ssh.write(**setup.parts())
+        assert setup.ssh.process is not None
+        setup.ssh.process.hup()
+        setup.ssh.wait_event("20251", count=requests + 1)
 
 
 # -- the server going away ------------------------------------------------------------------------

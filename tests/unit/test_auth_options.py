@@ -15,6 +15,7 @@ from ferryd.config.models.authentications import (
     LdapAuthenticationModel,
 )
 from ferryd.config.problems import ConfigurationError
+from ferryd.server import preflight
 
 WriteIni = Callable[..., Path]
 
@@ -216,3 +217,23 @@ def test_an_account_inherits_with_inherit_or_nothing(write_ini: WriteIni, config
     model = load_configuration(config_dir).sections[("accounts", "a")].model
     assert isinstance(model, AccountModel)
     assert (model.permissions, model.virtual_folders, model.source_ip_filter) == (None,) * 3
+
+
+@pytest.mark.parametrize(
+    ("options", "option", "message"),
+    [
+        ("bind_dn = garbage", "bind_dn", "bind_dn: 'garbage' is not a DN"),
+        ("bind_dn = dc=x\nsearch_filter = (broken", "search_filter", "search_filter: '(broken'"),
+        ("bind_dn = dc=x\nusername_attribute = no spaces", "username_attribute", "'no spaces'"),
+    ],
+)
+def test_ldap_options_that_cannot_work_are_configuration_problems(
+    write_ini: WriteIni, config_dir: Path, options: str, option: str, message: str
+) -> None:
+    """Found by ``ferryd check`` and refusing a reload, not by every later login."""
+    path = write_ini(f"\n[authentications/l]\ntype = ldap\naddress = ldap\n{options}\n")
+    found = [str(p) for p in preflight(load_configuration(config_dir))]
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{path}:"), found
+    assert f"[authentications/l] {option}" in found[0], found
+    assert message in found[0], found

@@ -47,8 +47,9 @@ from ferryd.auth.methods.ldap_directory import (
     Settings,
     Unavailable,
 )
-from ferryd.config.configuration import Configuration
+from ferryd.config.configuration import Configuration, Section
 from ferryd.config.models.authentications import GroupMappingRule, LdapAuthenticationModel
+from ferryd.config.problems import Problem
 from ferryd.health.reachability import reachable
 from ferryd.lifecycle import Component, Readiness, Reconfigured, State
 from ferryd.tls_trust import trust_file
@@ -95,6 +96,24 @@ class LdapAuthentication(Component[LdapAuthenticationModel]):
         super().__init__(*args, **kwargs)
         self._executor: ThreadPoolExecutor | None = None
         self._directory: Directory | None = None
+
+    @classmethod
+    def preflight(cls, section: Section, configuration: Configuration) -> list[Problem]:
+        """Options that cannot work (a bind_dn that is no DN, a broken search_filter, an
+        attribute name LDAP would refuse, an unreadable CA file) are configuration problems
+        naming file, line and option, shown by ``ferryd check`` and refusing a reload,
+        instead of failing every login through the method once it is running."""
+        model = section.model
+        assert isinstance(model, LdapAuthenticationModel)
+        try:
+            Settings.from_model(model, configuration)
+        except ValueError as error:
+            option, colon, rest = str(error).partition(": ")
+            if not colon or option not in type(model).model_fields:
+                option, rest = "", str(error)
+            origin = section.options.get(option, section.header) if option else section.header
+            return [Problem(origin.path, origin.line, rest, section.title, option or None)]
+        return []
 
     async def start(self) -> None:
         """Check the options (a missing CA file fails the start); the server may be down."""
