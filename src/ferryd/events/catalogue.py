@@ -188,9 +188,12 @@ _DEFINITIONS: tuple[EventDefinition, ...] = (
     _define(
         "20174",
         ["operational", "failure", "failure-specific"],
-        "Event handler %(name)s failed to handle event %(event_id)s: %(reason)s",
-        ["name", "event_id", "reason"],
-        "One event could not be handled; the handler goes on with the next one.",
+        "Event handler %(name)s failed to handle %(count)s event(s) from %(event_id)s on: "
+        "%(reason)s",
+        ["name", "event_id", "count", "reason"],
+        "One delivery could not be made: `count` events, the first being `event_id`, are "
+        "not retried (a file may hold some of their lines already, a retry would repeat "
+        "them). The handler backs off and goes on with the next events.",
     ),
     _define(
         "20175",

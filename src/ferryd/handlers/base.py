@@ -124,7 +124,9 @@ class EventHandler(Component[HandlerModelT]):
         """Report, back off, and tell whether to go on."""
         self._failures += 1
         reason = str(error) or type(error).__name__
-        self.emit("20174", name=self.ref.name, event_id=batch[0].id, reason=reason)
+        self.emit(
+            "20174", name=self.ref.name, event_id=batch[0].id, count=len(batch), reason=reason
+        )
         limit = self.model.fail_after_errors
         if limit and self._failures >= limit:
             self.state = State.FAILED
