@@ -318,6 +318,24 @@ async def test_direct_username_binds_with_the_suffix_and_reads_the_entry_found_i
     assert (await setup.login("direct", "uid=grace")).endswith("(groups DEFAULT_GROUP).")
 
 
+async def test_a_name_typed_in_another_case_is_the_same_account_and_home(setup: Setup) -> None:
+    """The directory matches uid whatever its case; ferryd must not split the user's files
+    between a home per spelling."""
+    async with (
+        await setup.connect("sftp", "BoB", PASSWORDS["bob"]) as conn,
+        conn.start_sftp_client() as sftp,
+        sftp.open("case.txt", "w") as file,
+    ):
+        await file.write("typed as BoB\n")
+    setup.ssh.wait_event("20137", "bob authenticated with password by ldap method ldap-parent")
+    async with (
+        await setup.connect("sftp", "bob", PASSWORDS["bob"]) as conn,
+        conn.start_sftp_client() as sftp,
+    ):
+        assert "case.txt" in await sftp.listdir(".")
+    assert setup.ssh.log.count("20137", "BoB authenticated") == 0
+
+
 # -- refusals -------------------------------------------------------------------------------------
 
 

@@ -178,7 +178,9 @@ class LdapAuthentication(Component[LdapAuthenticationModel]):
             options = _home_options(settings, entry)
             account = external_account(
                 self.configuration,
-                name=name,
+                # The directory matches names whatever their case (uid, sAMAccountName):
+                # Alice and alice are one user, with one home folder and one name in events.
+                name=name.lower(),
                 uuid=entry.dn,
                 peer_address=credentials.peer.address,
                 groups=_groups(settings, entry),
