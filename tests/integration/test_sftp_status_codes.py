@@ -8,6 +8,7 @@ error without a v3 code (file exists, folder not empty...) reaches a v3 client a
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -255,3 +256,29 @@ async def test_truncating_to_zero_is_reported_with_its_size(
 
     assert (home / "log.txt").read_bytes() == b""
     server.wait_event("30050", f"coder: setstat /{home.name}/log.txt (size=0)")
+
+
+async def test_fsetstat_on_a_download_changes_the_open_file_not_what_now_has_its_name(
+    server: SshServer, sftp: asyncssh.SFTPClient, home: Path
+) -> None:
+    (home / "report.csv").write_bytes(b"v1\n")
+    (home / "report.csv").chmod(0o644)
+    async with sftp.open("report.csv", "rb") as remote:
+        # Another session replaces the file while this one holds it open.
+        (home / "report.csv").rename(home / "report-v1.csv")
+        (home / "report.csv").write_bytes(b"v2\n")
+        (home / "report.csv").chmod(0o644)
+        await remote.chmod(0o600)
+    assert stat.S_IMODE((home / "report-v1.csv").stat().st_mode) == 0o600
+    assert stat.S_IMODE((home / "report.csv").stat().st_mode) == 0o644
+    server.wait_event("30050", f"coder: setstat /{home.name}/report.csv (mode=0o600)")
+
+
+async def test_fsetstat_on_a_download_needs_set_attributes(server: SshServer) -> None:
+    async with await server.connect("reader") as conn, conn.start_sftp_client() as sftp:
+        home = server.home("reader")
+        (home / "readable.txt").write_bytes(b"x\n")
+        (home / "readable.txt").chmod(0o644)
+        async with sftp.open("/readable.txt", "rb") as remote:
+            assert await error_code(remote.chmod(0o600)) == asyncssh.FX_PERMISSION_DENIED
+    assert stat.S_IMODE((home / "readable.txt").stat().st_mode) == 0o644

@@ -375,7 +375,15 @@ class AccountFS:
             except BaseException:
                 os.close(fd)
                 raise
-            return ReadHandle(virtual, location.real, fd)
+            return ReadHandle(
+                virtual, location.real, fd, self._may_set_attributes(virtual, location)
+            )
+
+    def _may_set_attributes(self, virtual: str, location: Location) -> bool:
+        """fsetstat on an open file: allowed where it was opened and where it really is,
+        decided at the open, as the handle keeps the file whatever is renamed later."""
+        permits = self._account.permissions.permits
+        return permits("set-attributes", virtual) and permits("set-attributes", location.virtual)
 
     def open_write(
         self,
@@ -395,10 +403,7 @@ class AccountFS:
         flags = OpenFlags(create, truncate, exclusive, append, read, mode)
         with self._at(virtual, verbs, follow=True) as location:
             name = self._changeable(location, virtual, errno.EISDIR)
-            permits = self._account.permissions.permits
-            attributes = permits("set-attributes", virtual) and permits(
-                "set-attributes", location.virtual
-            )
+            attributes = self._may_set_attributes(virtual, location)
             return open_upload(
                 location.dir_fd,
                 name,

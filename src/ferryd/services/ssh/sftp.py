@@ -198,12 +198,7 @@ class SftpSession(asyncssh.SFTPServer):
         self._fs.setstat(
             virtual, size=attrs.size, mode=mode, atime=atime, mtime=mtime, follow=follow
         )
-        changes: dict[str, object] = {"size": attrs.size, "mtime": mtime}
-        changes["mode"] = oct(mode) if mode is not None else None
-        details = ", ".join(
-            f"{name}={value}" for name, value in changes.items() if value is not None
-        )
-        self._changed("setstat", virtual, f" ({details})" if details else "")
+        self._changed("setstat", virtual, _details(attrs.size, mode, mtime))
 
     def remove(self, path: bytes) -> None:
         self._delete("delete", path, self._fs.remove)
@@ -324,22 +319,20 @@ class SftpSession(asyncssh.SFTPServer):
         return file_obj.handle.fstat()
 
     def fsetstat(self, file_obj: object, attrs: SFTPAttrs) -> None:
+        """On the open descriptor, never the name: an atomic upload keeps the attributes
+        when it is published, and a file renamed since its open is the one changed."""
         assert isinstance(file_obj, _Opened)
         handle = file_obj.handle
         mode = attrs.permissions & 0o7777 if attrs.permissions is not None else None
-        times = (attrs.atime, attrs.mtime)
+        atime = float(attrs.atime) if attrs.atime is not None else None
+        mtime = float(attrs.mtime) if attrs.mtime is not None else None
         if isinstance(handle, WriteHandle):
-            # On the open descriptor: an atomic upload keeps them when it is published.
-            handle.set_attributes(
-                size=attrs.size,
-                mode=mode,
-                atime=float(times[0]) if times[0] is not None else None,
-                mtime=float(times[1]) if times[1] is not None else None,
-            )
-        elif attrs.size is not None:
+            handle.set_attributes(size=attrs.size, mode=mode, atime=atime, mtime=mtime)
+            return
+        if attrs.size is not None:
             raise fs_error(errno.EACCES, handle.virtual, "file is open for reading only")
-        else:
-            self._setstat(handle.virtual, attrs)
+        handle.set_attributes(mode=mode, atime=atime, mtime=mtime)
+        self._changed("setstat", handle.virtual, _details(None, mode, mtime))
 
     def fstatvfs(self, file_obj: object) -> os.statvfs_result:
         assert isinstance(file_obj, _Opened)
@@ -434,3 +427,10 @@ class SftpSession(asyncssh.SFTPServer):
         if not self._chan.is_closing():
             # Like OpenSSH's sftp-server exiting 0: OpenSSH 9's scp (over SFTP) checks it.
             self._chan.exit(0)
+
+
+def _details(size: int | None, mode: int | None, mtime: float | None) -> str:
+    """What a setstat changed, for its 30050 event: `` (size=0, mode=0o640)`` or nothing."""
+    changes = {"size": size, "mtime": mtime, "mode": oct(mode) if mode is not None else None}
+    details = ", ".join(f"{name}={value}" for name, value in changes.items() if value is not None)
+    return f" ({details})" if details else ""
