@@ -55,6 +55,9 @@ class FileWatch:
         self._watched: set[str] = set()
         self._watcher: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
+        # The watch and the poll may fire together: one look at a time, so the second sees
+        # what the first did (a reload applied, or a file refused) instead of repeating it.
+        self._looking = asyncio.Lock()
 
     def start(self) -> None:
         self._stopping.clear()
@@ -99,8 +102,9 @@ class FileWatch:
 
     async def _look(self) -> None:
         """One look; the owner reports its own failures, and one must not end the watching."""
-        with contextlib.suppress(Exception):
-            await self._changed()
+        async with self._looking:
+            with contextlib.suppress(Exception):
+                await self._changed()
 
     async def _poll(self) -> None:
         while not await self._stopped_within(self._interval):
