@@ -188,6 +188,7 @@ async def _observe(
     is checked, so only :func:`completed` (the login done) may clear failures."""
     if result.decision.outcome is Outcome.ACCEPT:
         return
+    who = (credentials.username, credentials.type, credentials.peer.address)
     for uuid in scope.methods:
         method = scope.find(("authentications", uuid))
         observe = getattr(method, "observe", None)
@@ -195,8 +196,7 @@ async def _observe(
             try:
                 await observe(credentials, result.decision)
             except Exception as error:  # a ban store fault must not fail the login itself
-                where = f"authentications/{uuid}"
-                _ban_store_failed(scope, credentials, where, "counted", error)
+                _ban_store_failed(scope, who, f"authentications/{uuid}", "counted", error)
     policy, guard = scope.policy, scope.guard
     if policy is None or guard is None or screen is not Screen.CHECK:
         return
@@ -210,33 +210,21 @@ async def _observe(
             scope.emit,
         )
     except Exception as error:
-        _ban_store_failed(scope, credentials, policy.scope, "counted", error)
+        _ban_store_failed(scope, who, policy.scope, "counted", error)
 
 
 def _ban_store_failed(
-    scope: LoginScope,
-    credentials: Credentials | tuple[str, str, str],
-    ban_scope: str,
-    action: str,
-    error: Exception,
+    scope: LoginScope, who: tuple[str, str, str], ban_scope: str, action: str, error: Exception
 ) -> None:
     """20272: the attempt was judged, but the state store did not take its bookkeeping.
-    ``credentials`` may be (user name, credentials type, address) once the login is done."""
-    who: tuple[str, str, str] = (
-        credentials
-        if isinstance(credentials, tuple)
-        else (
-            credentials.username,
-            credentials.type,
-            credentials.peer.address,
-        )
-    )
+    ``who`` is (user name, credentials type, address)."""
+    username, credentials_type, address = who
     scope.emit(
         "20272",
         account=None,
-        username=who[0],
-        credentials_type=who[1],
-        address=who[2],
+        username=username,
+        credentials_type=credentials_type,
+        address=address,
         scope=ban_scope,
         action=action,
         reason=str(error) or repr(error),
@@ -248,6 +236,7 @@ async def completed(
 ) -> None:
     """The login is done (a key's signature checked too): the failures counted against the
     address are forgiven, for the policy and every ``ip-time-ban`` method."""
+    who = (username, credentials_type, peer_address)
     for uuid in scope.methods:
         method = scope.find(("authentications", uuid))
         forgive = getattr(method, "completed", None)
@@ -255,7 +244,6 @@ async def completed(
             try:
                 await forgive(peer_address)
             except Exception as error:
-                who = (username, credentials_type, peer_address)
                 _ban_store_failed(scope, who, f"authentications/{uuid}", "forgiven", error)
     policy, guard = scope.policy, scope.guard
     if policy is None or guard is None:
@@ -265,7 +253,6 @@ async def completed(
     try:
         await guard.succeeded(policy.scope, peer_address)
     except Exception as error:
-        who = (username, credentials_type, peer_address)
         _ban_store_failed(scope, who, policy.scope, "forgiven", error)
 
 
