@@ -14,9 +14,9 @@ import socket
 from collections.abc import Awaitable, Callable
 
 Handler = Callable[[socket.socket], Awaitable[None]]
-# Told when accepting stops for lack of resources (the reason) and when it works again
-# (None, and how many seconds it did not).
-Trouble = Callable[[str | None, float], None]
+# Told, with the listening port, when accepting stops for lack of resources (the reason)
+# and when it works again (None, and how many seconds it did not).
+Trouble = Callable[[int, str | None, float], None]
 
 _BACKLOG = 511
 # Out of descriptors or memory: accepting again at once would spin; wait a moment instead.
@@ -89,13 +89,13 @@ class Listener:
         else:
             since = loop.time()
             if self._trouble is not None:
-                self._trouble(error.strerror or str(error), 0.0)
+                self._trouble(self.port, error.strerror or str(error), 0.0)
         self._stalled[sock] = (since, loop.call_later(_RECOVERED_AFTER, self._recovered, sock))
 
     def _recovered(self, sock: socket.socket) -> None:
         since, _ = self._stalled.pop(sock)
         if self._trouble is not None:
-            self._trouble(None, asyncio.get_running_loop().time() - since)
+            self._trouble(self.port, None, asyncio.get_running_loop().time() - since)
 
     async def _handle(self, connection: socket.socket) -> None:
         try:

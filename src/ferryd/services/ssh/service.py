@@ -153,9 +153,8 @@ class SshService(Component[SshServiceModel]):
 
     async def _listen(self, model: SshServiceModel) -> Listener:
         name = model.name or self.context.uuid
-        port = model.port
 
-        def trouble(reason: str | None, seconds: float) -> None:
+        def trouble(port: int, reason: str | None, seconds: float) -> None:
             if reason is not None:
                 self.emit("20268", name=name, address=model.address, port=port, reason=reason)
             else:
@@ -163,8 +162,7 @@ class SshService(Component[SshServiceModel]):
                 self.emit("20269", name=name, address=model.address, port=port, duration=duration)
 
         listener = await Listener.open(model.address, model.port, self._accepted, trouble)
-        port = listener.port
-        self.emit("30076", name=name, address=model.address, port=port)
+        self.emit("30076", name=name, address=model.address, port=listener.port)
         return listener
 
     async def _accepted(self, sock: socket.socket) -> None:
