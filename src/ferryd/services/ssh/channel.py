@@ -129,7 +129,10 @@ class StreamingChannel(asyncssh.SSHServerChannel[AnyStr]):
             del buf[0]
         self._send_buf_len -= len(data)
         self._send_window -= len(data)
-        self.send_packet(MSG_CHANNEL_EXTENDED_DATA, UInt32(datatype), String(data))
+        # asyncssh's own send_packet: ours would flush the partial packet first, and what
+        # it flushes now is what follows this piece in the buffer (the rest of the stderr
+        # write, or data queued behind it), which would then overtake it.
+        super().send_packet(MSG_CHANNEL_EXTENDED_DATA, UInt32(datatype), String(data))
 
     def _defer(self) -> None:
         if not self._deferred and self._batch is not None:
