@@ -46,11 +46,15 @@ class BatchedWrites:
             self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        self._scheduled = False
-        if self._partial:
-            partial, self._partial = self._partial, []
-            for channel in partial:
-                channel.flush_partial()
+        # Still marked scheduled while the channels send their partial packets: those join
+        # this write instead of scheduling another flush that would find nothing to send.
+        try:
+            if self._partial:
+                partial, self._partial = self._partial, []
+                for channel in partial:
+                    channel.flush_partial()
+        finally:
+            self._scheduled = False
         if self._pending:
             data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
             self._pending.clear()
