@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import resource
 import socket
 
 import pytest
@@ -62,3 +64,31 @@ async def test_closing_frees_the_port_and_refuses_new_connections() -> None:
         await _greets("127.0.0.1", port)
     again = await Listener.open("127.0.0.1", port, _hello)  # the port is free again
     again.close()
+
+
+@pytest.mark.skipif(
+    not (_has_ipv6_loopback() and _no_name_resolves_to_ipv4_and_ipv6()),
+    reason="no IPv6 loopback, or no name does not resolve to both wildcards, on this machine",
+)
+async def test_out_of_descriptors_on_both_sockets_is_one_episode_said_once() -> None:
+    """The IPv4 and IPv6 sockets share the process's descriptors: when both fail to accept,
+    the trouble is told once, and its end once."""
+    told: list[tuple[int, str | None]] = []
+    listener = await Listener.open("", 0, _hello, lambda p, why, _: told.append((p, why)))
+    port = listener.port
+    clients = [socket.create_connection((host, port)) for host in ("127.0.0.1", "::1")]
+    limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+    in_use = len(os.listdir("/proc/self/fd")) - 1  # less the one listdir itself held
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (in_use, limits[1]))  # no descriptor left
+        await asyncio.sleep(0.3)  # both accept loops fail, and retry
+        resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+        async with asyncio.timeout(5):
+            while len(told) < 2:
+                await asyncio.sleep(0.05)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+        for client in clients:
+            client.close()
+        listener.close()
+    assert told == [(port, "Too many open files"), (port, None)]

@@ -37,9 +37,10 @@ class Listener:
         self._handler = handler
         self._trouble = trouble
         self._pending: set[asyncio.Task[None]] = set()
-        # Sockets whose accept failed for lack of resources: when it started, and the timer
-        # that declares it over once a second passes without another failure.
-        self._stalled: dict[socket.socket, tuple[float, asyncio.TimerHandle]] = {}
+        # An episode of accepts failing for lack of resources, on any of the sockets (an
+        # IPv4 and an IPv6 one share the process's descriptors): when it started, and the
+        # timer that ends it once a second passes without another failure.
+        self._stalled: tuple[float, asyncio.TimerHandle] | None = None
         self._loops = [asyncio.create_task(self._accept_loop(sock)) for sock in socks]
 
     @classmethod
@@ -67,7 +68,7 @@ class Listener:
                 connection, _ = await loop.sock_accept(sock)
             except OSError as error:
                 if error.errno in _RESOURCE_ERRORS:
-                    self._stall(sock, error)
+                    self._stall(error)
                     await asyncio.sleep(0.1)
                     continue
                 if sock.fileno() < 0:
@@ -78,22 +79,24 @@ class Listener:
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
-    def _stall(self, sock: socket.socket, error: OSError) -> None:
+    def _stall(self, error: OSError) -> None:
         """Told once per episode, which ends after a second without a failure: the loop
         retries every 0.1 s, and under pressure each freed descriptor lets one connection
         in before the next failure; neither may flood the log."""
         loop = asyncio.get_running_loop()
-        if sock in self._stalled:
-            since, timer = self._stalled[sock]
+        if self._stalled is not None:
+            since, timer = self._stalled
             timer.cancel()
         else:
             since = loop.time()
             if self._trouble is not None:
                 self._trouble(self.port, error.strerror or str(error), 0.0)
-        self._stalled[sock] = (since, loop.call_later(_RECOVERED_AFTER, self._recovered, sock))
+        self._stalled = (since, loop.call_later(_RECOVERED_AFTER, self._recovered))
 
-    def _recovered(self, sock: socket.socket) -> None:
-        since, _ = self._stalled.pop(sock)
+    def _recovered(self) -> None:
+        assert self._stalled is not None
+        since, _ = self._stalled
+        self._stalled = None
         if self._trouble is not None:
             self._trouble(self.port, None, asyncio.get_running_loop().time() - since)
 
@@ -113,9 +116,9 @@ class Listener:
 
     def close(self) -> None:
         """Stop accepting; the port is free again once this returns."""
-        for _, timer in self._stalled.values():
-            timer.cancel()
-        self._stalled.clear()
+        if self._stalled is not None:
+            self._stalled[1].cancel()
+            self._stalled = None
         for task in self._loops:
             task.cancel()
         for sock in self._socks:
