@@ -76,8 +76,10 @@ def openssh_server(workspace: Workspace, account: Account) -> Server:
     port = free_port()
     config = folder / "sshd_config"
     config.write_text(sshd_config(port, host_key, authorized_keys, account.user is not None))
+    # Privilege separation folder: a fresh machine (or a reboot, /run is a tmpfs) has none,
+    # and even the syntax check refuses to run without it.
+    Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
     run_checked([SSHD, "-t", "-f", config])
-    Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)  # privilege separation
     return Server(
         name="openssh",
         command=[SSHD, "-D", "-e", "-f", str(config)],
