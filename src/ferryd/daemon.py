@@ -229,11 +229,14 @@ class Node:
     async def reload(self, reason: str, reopen: bool = True) -> bool:
         """Load and apply the configuration again; False (and event 20010) if it is refused.
 
-        ``reopen`` (SIGHUP) also reopens log files, even when the edit is refused: log
-        rotation tools send SIGHUP too. A reload because files changed does not."""
+        ``reopen`` (SIGHUP) first reopens log files, whatever becomes of the edit: log
+        rotation tools send SIGHUP too, and what follows the signal (this reload, its refusal)
+        belongs in the new file. A reload because files changed does not reopen."""
         if self._stopping.is_set():
             return False  # draining: nothing new may start
         async with self._reload_lock:
+            if reopen:
+                await self.supervisor.reopen()
             self.bus.emit("20251", reason=reason)
             try:
                 configuration = await asyncio.to_thread(self.load)
@@ -264,9 +267,6 @@ class Node:
                 # A key or CA file may have changed with no change to its section.
                 await self._refresh(before, report.unchanged)
                 return True
-            finally:
-                if reopen:
-                    await self.supervisor.reopen()
 
     def refused(self, problems: list[Problem]) -> None:
         first = problems[0]
@@ -382,11 +382,13 @@ def _stamps_of(paths: list[Path]) -> dict[Path, Stamp | None]:
 
 
 def _quiet_libraries() -> None:
-    """Everything a user should see goes through the event bus, not library loggers."""
+    """Everything a user should see goes through the event bus, not library loggers; above
+    every level, asyncssh does not even build the records it would log for each request."""
     for name in ("asyncssh",):
         library = logging.getLogger(name)
         library.addHandler(logging.NullHandler())
         library.propagate = False
+        library.setLevel(logging.CRITICAL + 1)
 
 
 async def serve(options: NodeOptions) -> int:

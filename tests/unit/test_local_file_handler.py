@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from ferryd.config.loader import load_configuration
 from ferryd.events.bus import EventBus
@@ -17,20 +21,26 @@ WriteIni = Callable[..., Path]
 
 
 async def handler_for(
-    write_ini: WriteIni, config_dir: Path, options: str
+    write_ini: WriteIni,
+    config_dir: Path,
+    options: str,
+    during_startup: Callable[[EventBus], None] | None = None,
 ) -> tuple[LocalFileHandler, EventBus, list[Event]]:
+    """A started handler; what ``during_startup`` emits is queued before its first take."""
     write_ini("\n[event-handlers/log]\ntype = local-file\n" + options)
     configuration = load_configuration(config_dir, node="node-9")
     bus = EventBus(ServerRef("s", "s", "node-9"))
     bus.bind_loop()
-    bus.end_startup()
     events: list[Event] = []
     bus.tap(events.append)
+    if during_startup is not None:
+        during_startup(bus)
     model = configuration.component_model(("event-handlers", "log"))
     assert model.type == "local-file"
     context = ComponentContext(bus, "event-handlers", "log", lambda: configuration)
     handler = LocalFileHandler(model, context)  # type: ignore[arg-type]
     await handler.start()
+    bus.end_startup()
     return handler, bus, events
 
 
@@ -73,23 +83,40 @@ async def test_size_rotation_is_reported_as_event_20175(
 
 
 async def test_write_failures_stop_the_handler_after_fail_after_errors(
-    write_ini: WriteIni, config_dir: Path
+    write_ini: WriteIni, config_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    handler, bus, events = await handler_for(
-        write_ini, config_dir, "path = log/s.log\nfail_after_errors = 2\nrotate_external = yes\n"
+    # The first delivery waits until the log folder is broken (after the handler opened its
+    # file); both events were queued before the handler's first take.
+    broken = threading.Event()
+    deliver = LocalFileHandler.handle
+
+    def held(self: LocalFileHandler, batch: list[Event]) -> None:
+        broken.wait(5)
+        deliver(self, batch)
+
+    monkeypatch.setattr(LocalFileHandler, "handle", held)
+
+    def two_events(bus: EventBus) -> None:
+        for attempt in range(2):
+            bus.emit("20251", reason=f"will fail {attempt}")
+
+    handler, _, events = await handler_for(
+        write_ini,
+        config_dir,
+        "path = log/s.log\nfail_after_errors = 2\nrotate_external = yes\n",
+        two_events,
     )
     # Someone replaces the log folder by a file: the handler cannot reopen its log.
     (config_dir / "log").rename(config_dir / "old-log")
     (config_dir / "log").write_text("not a folder")
-    for attempt in range(2):
-        bus.emit("20251", reason=f"will fail {attempt}")
+    broken.set()
     async with asyncio.timeout(5):
         while handler.state is not State.FAILED:
             await asyncio.sleep(0.01)
     assert [e.id for e in events if e.id in ("20174", "20066")] == ["20174", "20174", "20066"]
     failed = events[[e.id for e in events].index("20174")]
     assert "Not a directory" in failed.message
-    # Both were emitted before the handler ran: one delivery of two lost events.
+    # Both were queued before the handler's first take: one delivery of two lost events.
     assert "failed to handle 2 event(s) from 20251 on" in failed.message, failed.message
     await handler.stop(1)
 
@@ -167,13 +194,12 @@ async def test_stop_waits_for_the_batch_being_written(
     )
     deliver = handler.handle
 
-    async def slow(events: list[Event]) -> None:
-        await asyncio.sleep(0.2)  # a slow disk
-        await deliver(events)
+    def slow(events: list[Event]) -> None:
+        time.sleep(0.2)  # a slow disk
+        deliver(events)
 
     handler.handle = slow  # type: ignore[method-assign]
     bus.emit("20251", reason="last words")
-    await asyncio.sleep(0.05)  # the handler has taken it: nothing is queued any more
-    assert handler._subscription is not None and handler._subscription.pending() == 0
+    await asyncio.sleep(0.05)  # the handler has taken it and is writing it
     await handler.stop(drain_timeout=5)
     assert (config_dir / "log" / "s.log").read_text() == "20251 last words\n"

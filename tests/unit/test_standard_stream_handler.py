@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,9 +61,9 @@ async def test_events_arriving_one_by_one_are_written_in_few_batches(
     batches: list[int] = []
     deliver = handler.handle
 
-    async def counting(events: list[Event]) -> None:
+    def counting(events: list[Event]) -> None:
         batches.append(len(events))
-        await deliver(events)
+        deliver(events)
 
     handler.handle = counting  # type: ignore[method-assign]
     await handler.start()
@@ -70,3 +73,38 @@ async def test_events_arriving_one_by_one_are_written_in_few_batches(
     await handler.stop(drain_timeout=5)
     assert capsys.readouterr().out.splitlines() == [f"n{index}" for index in range(200)]
     assert len(batches) <= 40, batches
+
+
+async def test_a_console_nobody_reads_holds_up_neither_the_loop_nor_the_emitters(
+    write_ini: WriteIni, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Standard output piped to a process that stopped reading (a stuck log shipper): the
+    console's writes block once the pipe is full, on the handler's own thread. Events keep
+    being emitted and the event loop keeps running; once the reader catches up, every
+    line is there, in order."""
+    read_end, write_end = os.pipe()
+    stuck = os.fdopen(write_end, "w", encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", stuck)
+    handler, bus = console(write_ini, config_dir, "entry_content = {reason}\n")
+    await handler.start()
+    lines = [f"{index:05d} " + "x" * 94 for index in range(2000)]  # 200 KB: beyond the pipe
+    for line in lines:
+        bus.emit("20251", reason=line)
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.2)
+    assert handler._subscription is not None and handler._subscription.pending() > 0, (
+        "the pipe should be full and the handler waiting on it"
+    )
+    received = bytearray()
+
+    def read_all() -> None:
+        while chunk := os.read(read_end, 65536):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=read_all)
+    reader.start()
+    await handler.stop(drain_timeout=10)
+    stuck.close()
+    reader.join(5)
+    os.close(read_end)
+    assert received.decode().splitlines() == lines

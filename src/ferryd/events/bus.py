@@ -11,6 +11,7 @@ only).
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -24,7 +25,12 @@ STARTUP_BACKLOG_LIMIT = 10_000
 
 
 class Subscription:
-    """A handler's view of the bus: a bounded queue of the events its filter admits."""
+    """A handler's view of the bus: a bounded queue of the events its filter admits.
+
+    The bus offers on the event loop; the handler takes on a thread of its own. An event
+    costs the loop a counter under a lock and a put, never a wake-up of the loop: handlers
+    write to files and pipes, which block.
+    """
 
     def __init__(self, bus: EventBus, name: str, event_filter: EventFilter, capacity: int) -> None:
         self.name = name
@@ -33,32 +39,64 @@ class Subscription:
         self.dropped = 0
         self.dropped_total = 0
         self._bus = bus
-        self._queue: asyncio.Queue[Event] = asyncio.Queue(capacity)
+        self._queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        # Offered and not yet done: queued, or taken and still being delivered.
+        self._outstanding = 0
+        self._lock = threading.Lock()
 
     def offer(self, event: Event) -> None:
         if not self.filter.matches(event):
             return
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.dropped += 1
-            self.dropped_total += 1
+        with self._lock:
+            if self._outstanding >= self.capacity:
+                self.dropped += 1
+                self.dropped_total += 1
+                return
+            self._outstanding += 1
+        self._queue.put(event)
 
-    async def get_batch(self, limit: int = 500) -> list[Event]:
-        """Wait for at least one event, then take whatever else is queued, up to ``limit``."""
-        batch = [await self._queue.get()]
-        while len(batch) < limit and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        self._report_drops()
+    def take(self, limit: int = 500, timeout: float | None = None) -> list[Event] | None:
+        """Block for at least one event, then take whatever else is queued, up to ``limit``.
+
+        An empty list when ``timeout`` passes first; None once the subscription is closed.
+        Each batch taken must be followed by :meth:`done`.
+        """
+        try:
+            first = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < limit:
+            try:
+                event = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if event is None:
+                self._queue.put(None)  # seen again by the next take
+                break
+            batch.append(event)
         return batch
 
-    def pending(self) -> int:
-        return self._queue.qsize()
+    def done(self, count: int) -> None:
+        """``count`` taken events are delivered (or given up); drops are reported once the
+        handler has caught up with half its queue."""
+        with self._lock:
+            self._outstanding -= count
+            report = self.dropped and self._outstanding <= self.capacity // 2
+            if report:
+                dropped, self.dropped = self.dropped, 0
+        if report:
+            self._bus.emit("20252", name=self.name, count=dropped, capacity=self.capacity)
 
-    def _report_drops(self) -> None:
-        if self.dropped and self._queue.qsize() <= self.capacity // 2:
-            count, self.dropped = self.dropped, 0
-            self._bus.emit("20252", name=self.name, count=count, capacity=self.capacity)
+    def pending(self) -> int:
+        """Events offered and not yet done."""
+        return self._outstanding
+
+    def close(self) -> None:
+        """Wake the consumer for good: its next take returns None once the queue is empty."""
+        self._queue.put(None)
 
 
 class EventBus:

@@ -1,20 +1,23 @@
 """What every event handler shares: subscription, batching, failure policy, draining.
 
-Handlers consume their own bounded queue in one task and receive events in batches, so a
-slow destination costs one write per batch rather than one per event, and never slows the
-component that emitted the event.
+Each handler consumes its own bounded queue on a thread of its own and receives events in
+batches. Destinations block (a log file, perhaps on a network share; a pipe nobody reads),
+so delivery runs where blocking holds up only that handler: the event loop's cost of an
+event is a queue put, with no task to wake and no result to wait for. A slow destination
+costs one write per batch rather than one per event, and never slows the component that
+emitted the event.
 
 A handler may wait :attr:`EventHandler.linger` seconds after each delivery before taking the
-next batch: an event after a quiet spell is delivered at once, and under load events gather
-and go out together instead of costing one worker-thread hop and one event-loop wake-up
-each. The console lingers; the audit file does not, so a line is written as soon as its
-event happens and a killed process loses as little of the audit trail as before.
+next batch, so events under load gather and go out together. The console lingers; the audit
+file does not, so a line is written as soon as its event happens and a killed process loses
+as little of the audit trail as possible.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from abc import abstractmethod
 from typing import TypeVar
 
@@ -45,17 +48,17 @@ class EventHandler(Component[HandlerModelT]):
     linger = 0.0
 
     _subscription: Subscription | None = None
-    _task: asyncio.Task[None] | None = None
+    _thread: threading.Thread | None = None
     _failures = 0
-    _delivering = False
 
     @abstractmethod
     async def open(self) -> None:
         """Acquire the destination (open a file...); raising makes the start fail."""
 
     @abstractmethod
-    async def handle(self, events: list[Event]) -> None:
-        """Deliver one batch; raising counts one failure for the whole batch."""
+    def handle(self, events: list[Event]) -> None:
+        """Deliver one batch, on the handler's thread; raising counts one failure for the
+        whole batch."""
 
     async def close(self) -> None:
         """Release the destination."""
@@ -63,34 +66,37 @@ class EventHandler(Component[HandlerModelT]):
     async def start(self) -> None:
         self.state = State.STARTING
         await self.open()
-        self._subscription = self.context.bus.subscribe(
+        subscription = self.context.bus.subscribe(
             f"{self.context.kind}/{self.context.uuid}", event_filter(self.model), QUEUE_CAPACITY
         )
+        self._subscription = subscription
         self._failures = 0
-        self._task = asyncio.create_task(
-            self._consume(self._subscription), name=f"handler {self.context.uuid}"
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._consume,
+            args=(subscription, asyncio.get_running_loop()),
+            name=f"handler {self.context.uuid}",
+            daemon=True,
         )
+        self._thread.start()
         self.state = State.RUNNING
 
     async def stop(self, drain_timeout: float) -> None:
-        """Deliver what is already queued (up to the timeout), then close."""
+        """Deliver what is already queued or being written (up to the timeout), then close."""
         self.state = State.STOPPING
         subscription, self._subscription = self._subscription, None
+        thread, self._thread = self._thread, None
         if subscription is not None:
             self.context.bus.unsubscribe(subscription)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(drain_timeout):
-                    while (
-                        (subscription.pending() or self._delivering)
-                        and self._task
-                        and not self._task.done()
-                    ):
+                    while subscription.pending() and thread is not None and thread.is_alive():
                         await asyncio.sleep(0.01)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            self._stopping.set()  # what is still queued is given up
+            subscription.close()
+        if thread is not None:
+            # A write stuck in the destination holds this up, as it would hold up close().
+            await asyncio.to_thread(thread.join)
         await self.close()
         self.state = State.STOPPED
 
@@ -103,25 +109,30 @@ class EventHandler(Component[HandlerModelT]):
             self._subscription.filter = event_filter(model)
         return Reconfigured.APPLIED
 
-    async def _consume(self, subscription: Subscription) -> None:
-        while True:
-            batch = await subscription.get_batch()
-            self._delivering = True  # stop() waits for this batch, it does not cancel it
+    def _consume(self, subscription: Subscription, loop: asyncio.AbstractEventLoop) -> None:
+        """The handler's thread: take, deliver, back off after a failure, linger."""
+        stopping = self._stopping
+        while not stopping.is_set():
+            batch = subscription.take()
+            if batch is None or stopping.is_set():
+                return
             try:
-                await self.handle(batch)
+                self.handle(batch)
             except Exception as error:
-                self._delivering = False  # the batch is given up: stop() need not sit out
-                if not await self._failed(batch, error):  # the back-off that follows
+                subscription.done(len(batch))  # given up: stop() need not wait for it
+                if not self._failed(batch, error, loop):
                     return
-            else:
-                self._failures = 0
-            finally:
-                self._delivering = False
+                stopping.wait(RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS)) - 1])
+                continue
+            subscription.done(len(batch))
+            self._failures = 0
             if self.linger:
-                await asyncio.sleep(self.linger)
+                stopping.wait(self.linger)
 
-    async def _failed(self, batch: list[Event], error: Exception) -> bool:
-        """Report, back off, and tell whether to go on."""
+    def _failed(
+        self, batch: list[Event], error: Exception, loop: asyncio.AbstractEventLoop
+    ) -> bool:
+        """Report a failed delivery (on the handler's thread); tell whether to go on."""
         self._failures += 1
         reason = str(error) or type(error).__name__
         self.emit(
@@ -129,18 +140,23 @@ class EventHandler(Component[HandlerModelT]):
         )
         limit = self.model.fail_after_errors
         if limit and self._failures >= limit:
-            self.state = State.FAILED
-            self.detail = reason
-            if self._subscription is not None:
-                self.context.bus.unsubscribe(self._subscription)
-                self._subscription = None
-            self.emit(
-                "20066",
-                kind=self.context.kind,
-                type=self.model.type,
-                name=self.ref.name,
-                count=self._failures,
-            )
+            loop.call_soon_threadsafe(self._give_up, reason, self._failures)
             return False
-        await asyncio.sleep(RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS)) - 1])
         return True
+
+    def _give_up(self, reason: str, failures: int) -> None:
+        """On the loop: too many failures in a row, the handler takes no more events."""
+        if self.state is not State.RUNNING:
+            return  # stopping anyway
+        self.state = State.FAILED
+        self.detail = reason
+        if self._subscription is not None:
+            self.context.bus.unsubscribe(self._subscription)
+            self._subscription = None
+        self.emit(
+            "20066",
+            kind=self.context.kind,
+            type=self.model.type,
+            name=self.ref.name,
+            count=failures,
+        )

@@ -82,16 +82,14 @@ class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
             raise OSError(f"cannot open log file {path}: {error.strerror or error}") from error
         self._file = rotating
 
-    async def handle(self, events: list[Event]) -> None:
+    def handle(self, events: list[Event]) -> None:
         assert self._file is not None
         template = self.model.entry_content
         lines = []
         for event in events:
             line = render_event(template, event)
             lines.append(line if line.endswith("\n") else line + "\n")
-        data = "".join(lines).encode("utf-8")
-        rotations = await asyncio.to_thread(self._file.write, data)
-        for rotation in rotations:
+        for rotation in self._file.write("".join(lines).encode("utf-8")):
             self._report(rotation)
 
     def _report(self, rotation: RotationEvent) -> None:

@@ -1,9 +1,8 @@
 """Append-only file with size, schedule and external rotation (SFTPPlus ``local-file``).
 
 This is the synchronous engine behind the ``local-file`` event handler.  The
-handler drives it from worker threads (``asyncio.to_thread``): a write, a SIGHUP
-reopen and the final close may overlap, and a cancelled ``to_thread`` keeps
-running in its thread, so each public call holds the file's own lock.  Every
+handler writes from its own thread and reopens (SIGHUP) and closes from worker
+threads: those may overlap, so each public call holds the file's own lock.  Every
 failure is a plain :class:`OSError` for the handler to turn into an event; the
 object stays usable afterwards because a closed file is simply reopened by the
 next :meth:`RotatingFile.write`.

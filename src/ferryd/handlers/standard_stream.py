@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from ferryd.config.models import StandardStreamHandlerModel
@@ -20,15 +19,12 @@ class StandardStreamHandler(EventHandler[StandardStreamHandlerModel]):
     async def open(self) -> None:
         """Standard output is always there."""
 
-    async def handle(self, events: list[Event]) -> None:
-        text = "".join(
-            line if line.endswith("\n") else line + "\n"
-            for line in (render_event(self.model.entry_content, e) for e in events)
+    def handle(self, events: list[Event]) -> None:
+        # On the handler's thread: a pipe that is never read blocks only this handler.
+        sys.stdout.write(
+            "".join(
+                line if line.endswith("\n") else line + "\n"
+                for line in (render_event(self.model.entry_content, e) for e in events)
+            )
         )
-        await asyncio.to_thread(_write, text)
-
-
-def _write(text: str) -> None:
-    # A pipe that is never read would block here: that is why this runs in a thread.
-    sys.stdout.write(text)
-    sys.stdout.flush()
+        sys.stdout.flush()
