@@ -127,3 +127,18 @@ def test_client_chosen_text_cannot_break_an_entry_into_forged_lines() -> None:
     assert entry.count("\n") == 1 and entry.endswith("\n")
     assert "x\\x0a30068 admin uploaded /payroll.csv\\x00\\x1b[2K" in entry
     assert "\x00" not in entry and "\x1b" not in entry
+
+
+def test_timestamps_made_once_a_second_still_follow_the_clock() -> None:
+    """Whole-second formats are cached per second: the next second (or a time before the
+    epoch) must never be served a neighbour's text."""
+    base = datetime(2026, 3, 4, 15, 6, 7).timestamp()
+    seen = [format_timestamp("cwa_14051", base + offset) for offset in (0.0, 0.99, 1.0, 61.5)]
+    assert seen == [
+        "2026-03-04 15:06:07",
+        "2026-03-04 15:06:07",
+        "2026-03-04 15:06:08",
+        "2026-03-04 15:07:08",
+    ]
+    assert format_timestamp("iso_8601", -0.5) == "1969-12-31T23:59:59Z"
+    assert format_timestamp("iso_8601_fractional", 0.25) == "1970-01-01T00:00:00.250000Z"

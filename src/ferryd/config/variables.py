@@ -9,10 +9,11 @@ JSON in a template) is literal text.
 from __future__ import annotations
 
 import json
+import math
 import re
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -67,9 +68,18 @@ def format_timestamp(name: str, moment: float) -> str:
     """One of SFTPPlus's 23 ``timestamp.*`` formats; local ones use the server's time zone."""
     if name == "timestamp":
         return f"{moment:.6f}"
-    if name in _UTC_PARTS:
+    if name == "iso_8601_fractional":
         return _UTC_PARTS[name](datetime.fromtimestamp(moment, UTC))
-    return _LOCAL_PARTS[name](datetime.fromtimestamp(moment).astimezone())
+    return _whole_second(name, math.floor(moment))
+
+
+@lru_cache(maxsize=64)
+def _whole_second(name: str, second: int) -> str:
+    """Formats that show whole seconds, made once per second and format: events come many a
+    second, and a local time costs a time zone conversion."""
+    if name in _UTC_PARTS:
+        return _UTC_PARTS[name](datetime.fromtimestamp(second, UTC))
+    return _LOCAL_PARTS[name](datetime.fromtimestamp(second).astimezone())
 
 
 @lru_cache(maxsize=1)
@@ -83,6 +93,11 @@ class Template:
 
     text: str
     parts: tuple[str | tuple[str, ...], ...]
+    # For event templates: each name turned into the function that reads it from an event,
+    # made at the first render (see render_event).
+    _getters: tuple[str | Callable[[Event], str], ...] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def render(self, resolve: Callable[[tuple[str, ...]], str]) -> str:
         return "".join(p if isinstance(p, str) else resolve(p) for p in self.parts)
@@ -180,50 +195,77 @@ def _walk(value: Any, path: tuple[str, ...]) -> str:
     )
 
 
-def event_resolver(event: Event) -> Callable[[tuple[str, ...]], str]:
-    """Resolve names against one event; missing values render as ``-``. Values are escaped
-    to one line (a client-chosen file name cannot forge log lines); only ``{LF}``/``{CR}``
-    put line breaks in an entry."""
+EventGetter = Callable[[Event], str]
 
-    def resolve(name: tuple[str, ...]) -> str:
-        value = _resolve(name)
-        return value if name[0] in ("lf", "cr") else one_line(value)
+_FIELDS: dict[str, EventGetter] = {
+    "id": lambda e: e.id,
+    "uuid": lambda e: e.uuid,
+    "message": lambda e: e.message,
+    "data_json": lambda e: json.dumps(e.data, default=str, sort_keys=True),
+}
 
-    def _resolve(name: tuple[str, ...]) -> str:
-        head, rest = name[0], name[1:]
-        if head == "id":
-            return event.id
-        if head == "uuid":
-            return event.uuid
-        if head == "message":
-            return event.message
-        if head == "lf":
-            return "\n"
-        if head == "cr":
-            return "\r"
-        if head == "data_json":
-            return json.dumps(event.data, default=str, sort_keys=True)
-        if head == "timestamp":
-            return format_timestamp(rest[0], event.timestamp)
-        if head == "host":
-            return event.server.node if rest[0] == "name" else host_fqdn()
-        if head == "server":
-            return event.server.uuid if rest[0] == "uuid" else event.server.name
-        if head == "component":
-            return MISSING if event.component is None else str(getattr(event.component, rest[0]))
-        if head == "account":
+
+def _account_getter(rest: tuple[str, ...]) -> EventGetter:
+    if rest[0] == "peer":
+        field_name = rest[1]
+
+        def peer(event: Event) -> str:
             account = event.account
-            if account is None:
+            if account is None or account.peer is None:
                 return MISSING
-            if rest[0] == "peer":
-                return MISSING if account.peer is None else str(getattr(account.peer, rest[1]))
-            return str(getattr(account, rest[0])) or MISSING
-        if head == "data":
-            return _walk(event.data, rest)
-        return _walk(event.data, name)
+            return str(getattr(account.peer, field_name))
 
-    return resolve
+        return peer
+    member = rest[0]
+
+    def account(event: Event) -> str:
+        return MISSING if event.account is None else str(getattr(event.account, member)) or MISSING
+
+    return account
+
+
+def _component_getter(member: str) -> EventGetter:
+    def component(event: Event) -> str:
+        return MISSING if event.component is None else str(getattr(event.component, member))
+
+    return component
+
+
+def _getter(name: tuple[str, ...]) -> EventGetter:
+    """What reads ``name`` from an event, decided once per template rather than per event."""
+    head, rest = name[0], name[1:]
+    if head in _FIELDS:
+        return _FIELDS[head]
+    if head == "timestamp":
+        fmt = rest[0]
+        return lambda e: format_timestamp(fmt, e.timestamp)
+    if head == "host":
+        return (lambda e: e.server.node) if rest[0] == "name" else (lambda _: host_fqdn())
+    if head == "server":
+        return (lambda e: e.server.uuid) if rest[0] == "uuid" else (lambda e: e.server.name)
+    if head == "component":
+        return _component_getter(rest[0])
+    if head == "account":
+        return _account_getter(rest)
+    path = rest if head == "data" else name
+    return lambda e: _walk(e.data, path)
+
+
+def _escaped(name: tuple[str, ...]) -> str | EventGetter:
+    """Values are escaped to one line (a client-chosen file name cannot forge log lines);
+    only ``{LF}``/``{CR}`` put line breaks in an entry."""
+    if name[0] == "lf":
+        return "\n"
+    if name[0] == "cr":
+        return "\r"
+    get = _getter(name)
+    return lambda e: one_line(get(e))
 
 
 def render_event(template: Template, event: Event) -> str:
-    return template.render(event_resolver(event))
+    """``template`` filled from ``event``; missing values render as ``-``."""
+    getters = template._getters
+    if getters is None:
+        getters = tuple(p if isinstance(p, str) else _escaped(p) for p in template.parts)
+        object.__setattr__(template, "_getters", getters)  # a cache: frozen to callers
+    return "".join([p if isinstance(p, str) else p(event) for p in getters])
