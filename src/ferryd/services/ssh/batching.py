@@ -17,6 +17,7 @@ from asyncssh.constants import MSG_IGNORE
 from asyncssh.packet import String
 
 from ferryd.services.ssh.channel import StreamingChannel
+from ferryd.services.ssh.logger import debug_enabled, level_first
 
 
 class BatchedWrites:
@@ -88,6 +89,17 @@ class BatchingServerConnection(asyncssh.SSHServerConnection):
 
     _cbc_for: object = None  # the send encryption the decision below was made for
     _cbc = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        level_first(self.logger)
+
+    def _log_packet(
+        self, msg: str, pkttype: int, pktid: int | None, packet: Any, note: str
+    ) -> None:
+        # asyncssh describes every packet (name, byte count) before asking the logger.
+        if debug_enabled(self.logger):
+            super()._log_packet(msg, pkttype, pktid, packet, note)
 
     def send_packet(self, pkttype: int, *args: bytes, handler: Any = None) -> None:
         if pkttype == MSG_IGNORE and args == _EMPTY_IGNORE:
