@@ -253,10 +253,14 @@ class SshServer:
         ]
 
     def sftp(
-        self, user: str, commands: Sequence[str] | str, *, timeout: float = 60.0
+        self,
+        user: str,
+        commands: Sequence[str] | str,
+        *options: str,
+        timeout: float = 60.0,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the OpenSSH ``sftp`` client in batch mode (``-b``); a failing command stops it
-        unless prefixed with ``-``."""
+        """Run the OpenSSH ``sftp`` client in batch mode (``-b``) with extra ``options``
+        (``-B 32768``...); a failing command stops it unless prefixed with ``-``."""
         batch = commands if isinstance(commands, str) else "\n".join(commands) + "\n"
         batch_file = self.root / "batch.txt"
         batch_file.write_text(batch)
@@ -266,6 +270,7 @@ class SshServer:
                 "-P",
                 str(self.port),
                 *self.ssh_options(),
+                *options,
                 "-b",
                 str(batch_file),
                 f"{user}@127.0.0.1",

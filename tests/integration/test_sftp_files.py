@@ -18,6 +18,7 @@ from sshkit import SshServer, account_section
 
 USERS = (
     "put",
+    "bulk",
     "preserve",
     "get",
     "reput",
@@ -67,6 +68,25 @@ def test_put_stores_exact_bytes_and_reports_the_upload_with_its_size(
     assert (server.home("put") / "sub" / "copy.bin").read_bytes() == local.read_bytes()
     server.wait_event("30068", "put uploaded /payload.bin: 1234567 bytes")
     server.wait_event("30068", "put uploaded /sub/copy.bin: 1234567 bytes")
+
+
+def test_large_files_at_full_speed_arrive_and_come_back_exact(
+    server: SshServer, tmp_path: Path
+) -> None:
+    """At full speed on loopback the server reads eight SSH packets at a time, which it
+    hands to the SSH layer a packet's worth at a time: every byte must still land in
+    order, with the client's default requests (255 KiB) and with 32 KiB ones."""
+    local = random_file(tmp_path, "bulk.bin", 24 * 1024 * 1024 + 12345)
+    back = tmp_path / "back.bin"
+
+    run(server, "bulk", [f"put {local} /default.bin", f"get /default.bin {back}"])
+    result = server.sftp("bulk", [f"put {local} /small-requests.bin"], "-B", "32768")
+    assert result.returncode == 0, result.stderr
+
+    home = server.home("bulk")
+    assert (home / "default.bin").read_bytes() == local.read_bytes()
+    assert (home / "small-requests.bin").read_bytes() == local.read_bytes()
+    assert back.read_bytes() == local.read_bytes()
 
 
 def test_put_and_get_with_p_preserve_mtime_and_mode(server: SshServer, tmp_path: Path) -> None:
