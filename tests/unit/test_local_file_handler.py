@@ -13,7 +13,9 @@ import pytest
 from ferryd.config.loader import load_configuration
 from ferryd.events.bus import EventBus
 from ferryd.events.event import Event, ServerRef
+from ferryd.handlers import local_file
 from ferryd.handlers.local_file import LocalFileHandler
+from ferryd.handlers.rotating_file import RotationEvent
 from ferryd.lifecycle import ComponentContext, State
 from ferryd.server import preflight
 
@@ -203,3 +205,53 @@ async def test_stop_waits_for_the_batch_being_written(
     await asyncio.sleep(0.05)  # the handler has taken it and is writing it
     await handler.stop(drain_timeout=5)
     assert (config_dir / "log" / "s.log").read_text() == "20251 last words\n"
+
+
+async def test_writing_entries_leaves_the_configuration_model_as_it_was(
+    write_ini: WriteIni, config_dir: Path
+) -> None:
+    """Templates keep nothing of their rendering: the model a handler was configured with
+    dumps (and compares) the same after entries were written as before."""
+    handler, bus, _ = await handler_for(
+        write_ini, config_dir, "path = log/s.log\nentry_content = {timestamp.iso_8601} {id}\n"
+    )
+    before = handler.model.model_dump_json()
+    bus.emit("20251", reason="render once")
+    await settle(handler)
+    await handler.stop(1)
+    assert handler.model.model_dump_json() == before
+
+
+async def test_sighup_does_not_wait_for_a_stuck_write_and_reopens_once_it_returns(
+    write_ini: WriteIni, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that does not return (a hung network share) holds the file: the SIGHUP
+    reload goes on after REOPEN_WAIT, says why (20143), and the file is reopened, and that
+    reported (20254), as soon as the write returns."""
+    monkeypatch.setattr(local_file, "REOPEN_WAIT", 0.2)
+    handler, bus, events = await handler_for(
+        write_ini, config_dir, "path = log/s.log\nentry_content = {id}\n"
+    )
+    assert handler._file is not None
+    release = threading.Event()
+    write = handler._file._write
+
+    def stuck(data: bytes) -> list[RotationEvent]:
+        release.wait(10)
+        return write(data)
+
+    monkeypatch.setattr(handler._file, "_write", stuck)
+    bus.emit("20251", reason="held")
+    await asyncio.sleep(0.1)  # the handler's thread is inside the write
+    log = config_dir / "log" / "s.log"
+    log.rename(config_dir / "log" / "s.log.old")
+    async with asyncio.timeout(3):
+        await handler.reopen()
+    late = [e for e in events if e.id == "20143"]
+    assert late and "a write has not returned for 0.2 s" in late[0].message, late
+    release.set()
+    async with asyncio.timeout(5):
+        while not (log.exists() and "20254" in log.read_text().split()):
+            await asyncio.sleep(0.02)
+    await handler.stop(1)
+    assert (config_dir / "log" / "s.log.old").read_text().splitlines()[0] == "20251"

@@ -14,8 +14,9 @@ import pytest
 from ferryd.config.loader import load_configuration
 from ferryd.events.bus import EventBus
 from ferryd.events.event import Event, ServerRef
+from ferryd.handlers import base
 from ferryd.handlers.standard_stream import StandardStreamHandler
-from ferryd.lifecycle import ComponentContext
+from ferryd.lifecycle import ComponentContext, State
 
 WriteIni = Callable[..., Path]
 
@@ -108,3 +109,31 @@ async def test_a_console_nobody_reads_holds_up_neither_the_loop_nor_the_emitters
     reader.join(5)
     os.close(read_end)
     assert received.decode().splitlines() == lines
+
+
+async def test_stopping_while_the_console_pipe_stays_full_ends_and_says_why(
+    write_ini: WriteIni, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload that removes the console, or a shutdown, must not wait for ever on a reader
+    that never comes back: after the drain and a grace period the stop gives up on the
+    write (the supervisor reports the error as 20159) and the handler counts as stopped."""
+    monkeypatch.setattr(base, "STUCK_GRACE", 0.3)
+    read_end, write_end = os.pipe()
+    stuck = os.fdopen(write_end, "w", encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", stuck)
+    handler, bus = console(write_ini, config_dir, "entry_content = {reason}\n")
+    await handler.start()
+    for index in range(2000):
+        bus.emit("20251", reason=f"{index:05d} " + "x" * 94)
+    await asyncio.sleep(0.2)
+    with pytest.raises(OSError, match=r"has not returned from a write for 0\.3 s"):
+        await handler.stop(drain_timeout=0.2)
+    assert handler.state is State.STOPPED
+    # The reader comes back: the stuck write finishes and the thread ends.
+    drained = threading.Thread(
+        target=lambda: [None for _ in iter(lambda: os.read(read_end, 65536), b"")]
+    )
+    drained.start()
+    stuck.close()
+    drained.join(5)
+    os.close(read_end)

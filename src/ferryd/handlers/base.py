@@ -30,6 +30,8 @@ from ferryd.lifecycle import Component, Reconfigured, State
 HandlerModelT = TypeVar("HandlerModelT", bound=EventHandlerModel)
 
 QUEUE_CAPACITY = 10_000
+#: seconds a stop waits, after the drain, for a write that has not returned
+STUCK_GRACE = 2.0
 RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 FILTER_OPTIONS = ("target", "groups", "usernames", "components", "source_addresses")
 
@@ -72,17 +74,28 @@ class EventHandler(Component[HandlerModelT]):
         self._subscription = subscription
         self._failures = 0
         self._stopping = threading.Event()
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=self._consume,
             args=(subscription, asyncio.get_running_loop()),
             name=f"handler {self.context.uuid}",
             daemon=True,
         )
-        self._thread.start()
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had: nothing of this start may stay behind
+            self.context.bus.unsubscribe(subscription)
+            self._subscription = None
+            await self.close()
+            raise
+        self._thread = thread
         self.state = State.RUNNING
 
     async def stop(self, drain_timeout: float) -> None:
-        """Deliver what is already queued or being written (up to the timeout), then close."""
+        """Deliver what is already queued or being written (up to the timeout), then close.
+
+        A destination that does not return from a write (a pipe nobody reads, a hung
+        network share) is left to its thread after :data:`STUCK_GRACE` more seconds: the
+        handler is stopped, and the error says so (event 20159)."""
         self.state = State.STOPPING
         subscription, self._subscription = self._subscription, None
         thread, self._thread = self._thread, None
@@ -95,8 +108,17 @@ class EventHandler(Component[HandlerModelT]):
             self._stopping.set()  # what is still queued is given up
             subscription.close()
         if thread is not None:
-            # A write stuck in the destination holds this up, as it would hold up close().
-            await asyncio.to_thread(thread.join)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STUCK_GRACE):
+                    while thread.is_alive():
+                        await asyncio.sleep(0.01)
+            if thread.is_alive():
+                # close() would wait for the stuck write too (the file's lock): skipped.
+                self.state = State.STOPPED
+                raise OSError(
+                    f"its destination has not returned from a write for {STUCK_GRACE:g} s"
+                    " after the drain; that write is left to finish on its own"
+                )
         await self.close()
         self.state = State.STOPPED
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 from ferryd.config.configuration import Configuration, Section
 from ferryd.config.models import LocalFileHandlerModel
@@ -36,9 +37,17 @@ def _unwritable(path: Path) -> str | None:
     return None
 
 
+#: seconds a SIGHUP waits to reopen a file that a write still holds
+REOPEN_WAIT = 5.0
+
+
 class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
     live_options = EventHandler.live_options | {"entry_content"}
     _file: RotatingFile | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._late: set[asyncio.Future[None]] = set()  # reopens left to finish later
 
     @classmethod
     def preflight(cls, section: Section, configuration: Configuration) -> list[Problem]:
@@ -101,15 +110,34 @@ class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
             )
 
     async def reopen(self) -> None:
-        if self._file is not None:
-            try:
-                await asyncio.to_thread(self._file.reopen)
-            except OSError as error:
-                # Entries wait for the next write, which opens the file again or fails visibly.
-                reason = f"cannot reopen: {error.strerror or error}"
-                self.emit("20143", path=str(self.path), reason=reason)
-                return
+        """SIGHUP: reopen the file (a rotation tool moved it). A write that has not returned
+        holds the file; the reload does not wait more than :data:`REOPEN_WAIT` seconds for
+        it, and the reopen happens, and is reported, once that write returns."""
+        if self._file is None:
+            return
+        reopening = asyncio.ensure_future(asyncio.to_thread(self._file.reopen))
+        done, _ = await asyncio.wait({reopening}, timeout=REOPEN_WAIT)
+        if not done:
+            self.emit(
+                "20143",
+                path=str(self.path),
+                reason=f"cannot reopen yet: a write has not returned for {REOPEN_WAIT:g} s"
+                " (it is reopened when the write returns)",
+            )
+            self._late.add(reopening)
+            reopening.add_done_callback(self._reopened)
+            return
+        self._reopened(reopening)
+
+    def _reopened(self, reopening: asyncio.Future[None]) -> None:
+        self._late.discard(reopening)
+        error = reopening.exception()
+        if error is None:
             self.emit("20254", path=str(self.path), reason="SIGHUP")
+            return
+        # Entries wait for the next write, which opens the file again or fails visibly.
+        reason = f"cannot reopen: {getattr(error, 'strerror', None) or error}"
+        self.emit("20143", path=str(self.path), reason=reason)
 
     async def close(self) -> None:
         if self._file is not None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import os
 import sys
+from typing import TextIO
 
 from ferryd.config.models import StandardStreamHandlerModel
 from ferryd.config.variables import render_event
@@ -17,14 +20,27 @@ class StandardStreamHandler(EventHandler[StandardStreamHandlerModel]):
     linger = 0.02
 
     async def open(self) -> None:
-        """Standard output is always there."""
+        """Standard output is always there; what Python buffered for it goes out first."""
+        sys.stdout.flush()
 
     def handle(self, events: list[Event]) -> None:
         # On the handler's thread: a pipe that is never read blocks only this handler.
-        sys.stdout.write(
-            "".join(
-                line if line.endswith("\n") else line + "\n"
-                for line in (render_event(self.model.entry_content, e) for e in events)
-            )
+        text = "".join(
+            line if line.endswith("\n") else line + "\n"
+            for line in (render_event(self.model.entry_content, e) for e in events)
         )
-        sys.stdout.flush()
+        _write(sys.stdout, text)
+
+
+def _write(stream: TextIO, text: str) -> None:
+    """Straight to the descriptor when there is one: a write stuck in a full pipe then
+    holds no lock of Python's stdout object, which the interpreter takes at exit."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):  # replaced by a non-file
+        stream.write(text)
+        stream.flush()
+        return
+    data = memoryview(text.encode("utf-8", "backslashreplace"))
+    while data:
+        data = data[os.write(fd, data) :]
