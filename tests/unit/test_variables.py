@@ -141,4 +141,10 @@ def test_timestamps_made_once_a_second_still_follow_the_clock() -> None:
         "2026-03-04 15:07:08",
     ]
     assert format_timestamp("iso_8601", -0.5) == "1969-12-31T23:59:59Z"
+    # A moment that rounds up to the next microsecond is in the next second in every format.
+    edge = 1_765_159_627.9999996
+    assert format_timestamp("iso_8601_fractional", edge) == "2025-12-08T02:07:08.000000Z"
+    assert format_timestamp("iso_8601", edge) == "2025-12-08T02:07:08Z"
+    assert format_timestamp("iso_8601", -1.0000004) == "1969-12-31T23:59:59Z"
+    assert format_timestamp("iso_8601", -1.5) == "1969-12-31T23:59:58Z"
     assert format_timestamp("iso_8601_fractional", 0.25) == "1970-01-01T00:00:00.250000Z"

@@ -13,7 +13,7 @@ import math
 import re
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -70,7 +70,18 @@ def format_timestamp(name: str, moment: float) -> str:
         return f"{moment:.6f}"
     if name == "iso_8601_fractional":
         return _UTC_PARTS[name](datetime.fromtimestamp(moment, UTC))
-    return _whole_second(name, math.floor(moment))
+    return _whole_second(name, _second_of(moment))
+
+
+def _second_of(moment: float) -> int:
+    """The second ``datetime`` shows for ``moment``: it rounds to the microsecond first, so
+    0.9999996 s is already the next second (as the fractional format shows it)."""
+    fraction, whole = math.modf(moment)
+    micro = round(fraction * 1_000_000)
+    second = int(whole)
+    if micro >= 1_000_000:
+        return second + 1
+    return second - 1 if micro < 0 else second
 
 
 @lru_cache(maxsize=64)
@@ -93,11 +104,6 @@ class Template:
 
     text: str
     parts: tuple[str | tuple[str, ...], ...]
-    # For event templates: each name turned into the function that reads it from an event,
-    # made at the first render (see render_event).
-    _getters: tuple[str | Callable[[Event], str], ...] | None = field(
-        default=None, compare=False, repr=False
-    )
 
     def render(self, resolve: Callable[[tuple[str, ...]], str]) -> str:
         return "".join(p if isinstance(p, str) else resolve(p) for p in self.parts)
@@ -262,10 +268,13 @@ def _escaped(name: tuple[str, ...]) -> str | EventGetter:
     return lambda e: one_line(get(e))
 
 
+@lru_cache(maxsize=256)
+def _program(parts: tuple[str | tuple[str, ...], ...]) -> tuple[str | EventGetter, ...]:
+    """A template's parts with each name turned into its getter, made once per template
+    (kept here rather than on the Template, which configuration models hold)."""
+    return tuple(p if isinstance(p, str) else _escaped(p) for p in parts)
+
+
 def render_event(template: Template, event: Event) -> str:
     """``template`` filled from ``event``; missing values render as ``-``."""
-    getters = template._getters
-    if getters is None:
-        getters = tuple(p if isinstance(p, str) else _escaped(p) for p in template.parts)
-        object.__setattr__(template, "_getters", getters)  # a cache: frozen to callers
-    return "".join([p if isinstance(p, str) else p(event) for p in getters])
+    return "".join([p if isinstance(p, str) else p(event) for p in _program(template.parts)])
