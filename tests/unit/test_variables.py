@@ -16,6 +16,7 @@ from ferryd.config.variables import (
     event_allowed,
     format_timestamp,
     identity_allowed,
+    render_entries,
     render_event,
     render_identity,
 )
@@ -148,3 +149,11 @@ def test_timestamps_made_once_a_second_still_follow_the_clock() -> None:
     assert format_timestamp("iso_8601", -1.0000004) == "1969-12-31T23:59:59Z"
     assert format_timestamp("iso_8601", -1.5) == "1969-12-31T23:59:58Z"
     assert format_timestamp("iso_8601_fractional", 0.25) == "1970-01-01T00:00:00.250000Z"
+
+
+def test_entries_end_each_event_with_one_line_break() -> None:
+    """The file and console handlers write one line per event, whether the template ends
+    with {LF} or not."""
+    for text in ("{id} {account.name}", "{id} {account.name}{LF}"):
+        template = compile_template(text, event_allowed, EVENT_HINT)
+        assert render_entries(template, [EVENT, EVENT]) == "30011 acme\n30011 acme\n"

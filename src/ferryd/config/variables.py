@@ -12,7 +12,7 @@ import json
 import math
 import re
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -278,3 +278,10 @@ def _program(parts: tuple[str | tuple[str, ...], ...]) -> tuple[str | EventGette
 def render_event(template: Template, event: Event) -> str:
     """``template`` filled from ``event``; missing values render as ``-``."""
     return "".join([p if isinstance(p, str) else p(event) for p in _program(template.parts)])
+
+
+def render_entries(template: Template, events: Iterable[Event]) -> str:
+    """One line per event, each ending with a line break (the template's own, or one
+    added): what the file and console handlers write."""
+    lines = (render_event(template, event) for event in events)
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)

@@ -11,7 +11,7 @@ from ferryd.config.configuration import Configuration, Section
 from ferryd.config.models import LocalFileHandlerModel
 from ferryd.config.models.rotation import RotateOn
 from ferryd.config.problems import Problem
-from ferryd.config.variables import render_event
+from ferryd.config.variables import render_entries
 from ferryd.events.event import Event
 from ferryd.handlers.base import EventHandler
 from ferryd.handlers.rotating_file import RotatingFile, RotationEvent
@@ -93,12 +93,8 @@ class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
 
     def handle(self, events: list[Event]) -> None:
         assert self._file is not None
-        template = self.model.entry_content
-        lines = []
-        for event in events:
-            line = render_event(template, event)
-            lines.append(line if line.endswith("\n") else line + "\n")
-        for rotation in self._file.write("".join(lines).encode("utf-8")):
+        entries = render_entries(self.model.entry_content, events)
+        for rotation in self._file.write(entries.encode("utf-8")):
             self._report(rotation)
 
     def _report(self, rotation: RotationEvent) -> None:

@@ -8,7 +8,7 @@ import sys
 from typing import TextIO
 
 from ferryd.config.models import StandardStreamHandlerModel
-from ferryd.config.variables import render_event
+from ferryd.config.variables import render_entries
 from ferryd.events.event import Event
 from ferryd.handlers.base import EventHandler
 
@@ -25,11 +25,7 @@ class StandardStreamHandler(EventHandler[StandardStreamHandlerModel]):
 
     def handle(self, events: list[Event]) -> None:
         # On the handler's thread: a pipe that is never read blocks only this handler.
-        text = "".join(
-            line if line.endswith("\n") else line + "\n"
-            for line in (render_event(self.model.entry_content, e) for e in events)
-        )
-        _write(sys.stdout, text)
+        _write(sys.stdout, render_entries(self.model.entry_content, events))
 
 
 def _write(stream: TextIO, text: str) -> None:
