@@ -108,10 +108,7 @@ class EventHandler(Component[HandlerModelT]):
             self._stopping.set()  # what is still queued is given up
             subscription.close()
         if thread is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(STUCK_GRACE):
-                    while thread.is_alive():
-                        await asyncio.sleep(0.01)
+            await asyncio.to_thread(thread.join, STUCK_GRACE)
             if thread.is_alive():
                 # close() would wait for the stuck write too (the file's lock): skipped.
                 self.state = State.STOPPED

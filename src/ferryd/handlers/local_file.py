@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
 
 from ferryd.config.configuration import Configuration, Section
 from ferryd.config.models import LocalFileHandlerModel
@@ -44,10 +43,6 @@ REOPEN_WAIT = 5.0
 class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
     live_options = EventHandler.live_options | {"entry_content"}
     _file: RotatingFile | None = None
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._late: set[asyncio.Future[None]] = set()  # reopens left to finish later
 
     @classmethod
     def preflight(cls, section: Section, configuration: Configuration) -> list[Problem]:
@@ -111,7 +106,8 @@ class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
         it, and the reopen happens, and is reported, once that write returns."""
         if self._file is None:
             return
-        reopening = asyncio.ensure_future(asyncio.to_thread(self._file.reopen))
+        # An executor future, not a task: the pool keeps it alive if it outlasts the wait.
+        reopening = asyncio.get_running_loop().run_in_executor(None, self._file.reopen)
         done, _ = await asyncio.wait({reopening}, timeout=REOPEN_WAIT)
         if not done:
             self.emit(
@@ -120,13 +116,11 @@ class LocalFileHandler(EventHandler[LocalFileHandlerModel]):
                 reason=f"cannot reopen yet: a write has not returned for {REOPEN_WAIT:g} s"
                 " (it is reopened when the write returns)",
             )
-            self._late.add(reopening)
             reopening.add_done_callback(self._reopened)
             return
         self._reopened(reopening)
 
     def _reopened(self, reopening: asyncio.Future[None]) -> None:
-        self._late.discard(reopening)
         error = reopening.exception()
         if error is None:
             self.emit("20254", path=str(self.path), reason="SIGHUP")

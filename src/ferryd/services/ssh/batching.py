@@ -10,6 +10,7 @@ sees them at the same moment (the flush runs before the loop waits for I/O again
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, cast
 
 import asyncssh
@@ -17,7 +18,7 @@ from asyncssh.constants import MSG_IGNORE
 from asyncssh.packet import String
 
 from ferryd.services.ssh.channel import StreamingChannel
-from ferryd.services.ssh.logger import debug_enabled, level_first
+from ferryd.services.ssh.logger import level_first
 
 
 class BatchedWrites:
@@ -116,7 +117,7 @@ class BatchingServerConnection(asyncssh.SSHServerConnection):
         self, msg: str, pkttype: int, pktid: int | None, packet: Any, note: str
     ) -> None:
         # asyncssh describes every packet (name, byte count) before asking the logger.
-        if debug_enabled(self.logger):
+        if self.logger.isEnabledFor(logging.DEBUG):
             super()._log_packet(msg, pkttype, pktid, packet, note)
 
     def send_packet(self, pkttype: int, *args: bytes, handler: Any = None) -> None:

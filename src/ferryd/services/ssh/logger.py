@@ -10,7 +10,6 @@ asyncssh's logging on still gets every message.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from asyncssh.logging import SSHLogger
@@ -28,7 +27,3 @@ def level_first(logger: SSHLogger) -> None:
     """Switch ``logger`` (a connection's) to :class:`LevelFirstLogger` in place: it adds no
     state, so asyncssh's constructor and context stay as they are."""
     logger.__class__ = LevelFirstLogger
-
-
-def debug_enabled(logger: SSHLogger) -> bool:
-    return logger.isEnabledFor(logging.DEBUG)

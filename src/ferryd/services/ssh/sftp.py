@@ -68,29 +68,19 @@ _FILE_TYPES = {
 
 
 def attributes(found: os.stat_result) -> SFTPAttrs:
-    """A stat result as SFTP attributes, without owner and group names.
-
-    asyncssh's ``SFTPAttrs.from_local`` also looks both names up in the system's user and
-    group databases (12 of the 16 us it takes), for every stat and every listed entry.
-    Protocol version 3, the only one ferryd's service negotiates, carries the numbers only,
-    and listings name the account (``format_user``), never a system user."""
-    atime, atime_ns = divmod(found.st_atime_ns, 1_000_000_000)
-    mtime, mtime_ns = divmod(found.st_mtime_ns, 1_000_000_000)
-    ctime, ctime_ns = divmod(found.st_ctime_ns, 1_000_000_000)
+    """A stat result as protocol version 3 attributes, the only version ferryd's service
+    negotiates: size, ids, type and mode, whole-second times, and the link count listings
+    show. asyncssh's ``SFTPAttrs.from_local`` also looks the owner's and group's names up
+    in the system databases (12 of the 16 us it takes) for every stat and listed entry,
+    names version 3 never carries; listings name the account (``format_user``)."""
     return SFTPAttrs(
         type=_FILE_TYPES.get(stat.S_IFMT(found.st_mode), asyncssh.FILEXFER_TYPE_SPECIAL),
         size=found.st_size,
         uid=found.st_uid,
         gid=found.st_gid,
         permissions=found.st_mode,
-        atime=atime,
-        atime_ns=atime_ns,
-        crtime=mtime,
-        crtime_ns=mtime_ns,
-        mtime=mtime,
-        mtime_ns=mtime_ns,
-        ctime=ctime,
-        ctime_ns=ctime_ns,
+        atime=found.st_atime_ns // 1_000_000_000,
+        mtime=found.st_mtime_ns // 1_000_000_000,
         nlink=found.st_nlink,
     )
 
