@@ -7,11 +7,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ferryd.config.loader import load_configuration
-from ferryd.events.bus import EventBus
+from ferryd.events.bus import EventBus, Subscription
 from ferryd.events.event import Event, ServerRef
 from ferryd.handlers import local_file
 from ferryd.handlers.local_file import LocalFileHandler
@@ -255,3 +256,61 @@ async def test_sighup_does_not_wait_for_a_stuck_write_and_reopens_once_it_return
             await asyncio.sleep(0.02)
     await handler.stop(1)
     assert (config_dir / "log" / "s.log.old").read_text().splitlines()[0] == "20251"
+
+
+async def test_a_start_without_a_thread_leaves_no_queue_filling_and_no_file_open(
+    write_ini: WriteIni, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process is out of threads: the start fails (the supervisor reports 20158) and
+    leaves no subscription collecting events nobody takes, nor the log file open."""
+    write_ini("\n[event-handlers/log]\ntype = local-file\npath = log/s.log\n")
+    configuration = load_configuration(config_dir, node="node-9")
+    bus = EventBus(ServerRef("s", "s", "node-9"))
+    bus.bind_loop()
+    bus.end_startup()
+    model = configuration.component_model(("event-handlers", "log"))
+    handler = LocalFileHandler(
+        model,  # type: ignore[arg-type]
+        ComponentContext(bus, "event-handlers", "log", lambda: configuration),
+    )
+    subscribed: list[Subscription] = []
+    subscribe = bus.subscribe
+
+    def recorded(*args: Any) -> Subscription:
+        subscribed.append(subscribe(*args))
+        return subscribed[-1]
+
+    monkeypatch.setattr(bus, "subscribe", recorded)
+    start = threading.Thread.start
+
+    def no_handler_thread(self: threading.Thread) -> None:
+        if self.name.startswith("handler "):
+            raise RuntimeError("can't start new thread")
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", no_handler_thread)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        await handler.start()
+    for _ in range(5):
+        bus.emit("20251", reason="after the failed start")
+    assert [s.pending() for s in subscribed] == [0]
+    assert handler._file is None
+
+
+async def test_a_sighup_reopen_that_fails_says_why_and_entries_wait_for_the_next_write(
+    write_ini: WriteIni, config_dir: Path
+) -> None:
+    handler, bus, events = await handler_for(
+        write_ini, config_dir, "path = log/s.log\nentry_content = {id}\n"
+    )
+    (config_dir / "log").rename(config_dir / "old-log")
+    (config_dir / "log").write_text("not a folder")
+    await handler.reopen()
+    refused = [e for e in events if e.id == "20143"]
+    assert refused and "cannot reopen: Not a directory" in refused[0].message, refused
+    (config_dir / "log").unlink()
+    (config_dir / "log").mkdir()
+    bus.emit("20251", reason="written once the folder is back")
+    await settle(handler)
+    await handler.stop(1)
+    assert "20251" in (config_dir / "log" / "s.log").read_text().split()
